@@ -1,0 +1,298 @@
+"""The ``optim:`` section as data: dataclasses that jsonargparse parses and Python builds.
+
+Validation here covers what can be checked without a model or a run length (types,
+ranges, mutually exclusive keys). Checks that need the model (rules matching nothing,
+module types) live in :mod:`lit_optim.groups`; checks that need the run length
+(warmup longer than the run) in :mod:`lit_optim.schedules`.
+
+Example:
+    >>> cfg = OptimConfig(optimizer={"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}},
+    ...                   schedule="Poly", warmup={"steps": 10})
+    >>> cfg.warmup.steps
+    10
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+from lit_optim.errors import ConfigError, closest
+
+#: A schedule given as a short name (``"Poly"``), an import path, or
+#: ``{"class_path": ..., "init_args": {...}}``; Python users may pass a Schedule object.
+ScheduleSpec = Union[str, dict[str, Any], None]
+#: An optimizer given as a class path / short name or ``{"class_path": ..., "init_args": {...}}``.
+OptimizerSpec = Union[str, dict[str, Any]]
+
+DEFAULT_NO_DECAY = ("bias", "norm", "embedding")
+NO_DECAY_KINDS = frozenset(DEFAULT_NO_DECAY)
+
+
+@dataclass
+class Warmup:
+    """A ramp in front of the schedule.
+
+    Exactly one of ``steps``, ``epochs`` or ``fraction`` gives its length (in scheduler
+    steps, epochs, or a fraction of the run). The factor goes from ``start_factor`` to the
+    schedule's first value: linearly, exponentially (geometric), or stays constant at
+    ``start_factor`` until the warmup ends.
+    """
+
+    steps: int | None = None
+    epochs: float | None = None
+    fraction: float | None = None
+    start_factor: float = 0.0
+    mode: Literal["linear", "exponential", "constant"] = "linear"
+
+    def validate(self, key: str = "optim.warmup") -> None:
+        """Raise :class:`ConfigError` on an impossible warmup."""
+        given = [n for n in ("steps", "epochs", "fraction") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                key, f"give exactly one of steps, epochs or fraction (got {given or 'none'})"
+            )
+        _check_number(f"{key}.steps", self.steps, minimum=0, integer=True)
+        _check_number(f"{key}.epochs", self.epochs, minimum=0)
+        _check_number(f"{key}.fraction", self.fraction, minimum=0)
+        if self.fraction is not None and self.fraction >= 1:
+            raise ConfigError(f"{key}.fraction", f"must be in [0, 1), got {self.fraction}")
+        _check_number(f"{key}.start_factor", self.start_factor, minimum=0)
+        if self.start_factor > 1:
+            raise ConfigError(f"{key}.start_factor", f"must be in [0, 1], got {self.start_factor}")
+        if self.mode == "exponential" and self.start_factor <= 0:
+            raise ConfigError(
+                f"{key}.start_factor",
+                "exponential warmup needs start_factor > 0 (a geometric ramp cannot start at 0)",
+            )
+        _check_choice(f"{key}.mode", self.mode, ("linear", "exponential", "constant"))
+
+
+@dataclass
+class LayerDecay:
+    """Layer-wise lr decay: layer ``i`` of ``n`` gets ``lr_scale = rate ** (n - 1 - i)``.
+
+    Args:
+        rate: Decay per layer, in (0, 1].
+        layers: Optional ``"re:<regex>"`` (or plain regex) whose first group is the layer
+            index (0 = embeddings); overrides the automatic inference.
+        num_layers: Total layer count; inferred from the model when omitted.
+    """
+
+    rate: float = 0.75
+    layers: str | None = None
+    num_layers: int | None = None
+
+    def validate(self, key: str = "optim.layer_decay") -> None:
+        """Raise :class:`ConfigError` on an impossible layer decay."""
+        _check_number(f"{key}.rate", self.rate, minimum=0, strict=True)
+        if self.rate > 1:
+            raise ConfigError(f"{key}.rate", f"must be in (0, 1], got {self.rate}")
+        _check_number(f"{key}.num_layers", self.num_layers, minimum=1, integer=True)
+
+
+@dataclass
+class GroupRule:
+    """One rule of ``optim.groups``: which parameters, and what they get.
+
+    Args:
+        name: Group name (used in logs and tables); defaults to ``group{index}``.
+        params: fnmatch globs on normalised parameter names, or ``"re:<regex>"``.
+        modules: Module types by import path (``torch.nn.LayerNorm``); matches their
+            direct parameters.
+        lr: Absolute learning rate.
+        lr_scale: Multiplier of the optimizer's lr (exclusive with ``lr``).
+        weight_decay: Weight decay for the group (overrides ``no_decay`` too).
+        frozen: Set ``requires_grad=False`` and leave the parameters out of the optimizer.
+        options: Any other per-group optimizer option (``betas``, ``momentum``, ...).
+        schedule: A schedule for this group only (else the global one).
+    """
+
+    name: str | None = None
+    params: list[str] = field(default_factory=list)
+    modules: list[str] = field(default_factory=list)
+    lr: float | None = None
+    lr_scale: float | None = None
+    weight_decay: float | None = None
+    frozen: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+    schedule: ScheduleSpec = None
+
+    def validate(self, key: str) -> None:
+        """Raise :class:`ConfigError` on a rule that can never be right."""
+        if not self.params and not self.modules:
+            raise ConfigError(key, "a group rule needs `params` (globs) or `modules` (types)")
+        if self.lr is not None and self.lr_scale is not None:
+            raise ConfigError(key, "give either `lr` or `lr_scale`, not both")
+        _check_number(f"{key}.lr", self.lr, minimum=0, strict=True)
+        _check_number(f"{key}.lr_scale", self.lr_scale, minimum=0, strict=True)
+        _check_number(f"{key}.weight_decay", self.weight_decay, minimum=0)
+        if self.frozen:
+            extra = [
+                k
+                for k in ("lr", "lr_scale", "weight_decay", "schedule")
+                if getattr(self, k) is not None
+            ]
+            if self.options:
+                extra.append("options")
+            if extra:
+                raise ConfigError(
+                    key,
+                    f"a frozen group is left out of the optimizer, so {', '.join(extra)} "
+                    "would never apply; remove them or drop `frozen: true`",
+                )
+        if not isinstance(self.options, Mapping):
+            raise ConfigError(f"{key}.options", "must be a mapping of optimizer options")
+        for reserved in ("params", "lr", "weight_decay", "name"):
+            if reserved in self.options:
+                raise ConfigError(
+                    f"{key}.options.{reserved}",
+                    f"set `{reserved}` on the rule itself, not under options",
+                )
+
+
+@dataclass
+class OptimConfig:
+    """The whole ``optim:`` section.
+
+    Args:
+        optimizer: Optimizer class path or short torch name, with ``init_args``.
+        groups: Ordered rules; first match wins.
+        no_decay: Which parameters get weight decay 0 (``bias``, ``norm``,
+            ``embedding``; 1-D parameters count as ``bias``); ``[]`` turns it off.
+        layer_decay: Layer-wise lr decay.
+        schedule: A lit_optim schedule or a torch ``LRScheduler`` by class path.
+        warmup: A ramp composed in front of the schedule.
+        interval: ``step`` (per optimizer step) or ``epoch``.
+        frequency: Step the schedule every ``frequency`` intervals.
+        monitor: Metric for ``ReduceLROnPlateau``.
+        summary: Print the group table when ``fit`` starts.
+        multi_tensor: Run one multi-tensor pass over all groups (AdamW/Adam/SGD);
+            ``"auto"`` uses it when the optimizer supports it.
+    """
+
+    optimizer: OptimizerSpec = "torch.optim.AdamW"
+    groups: list[GroupRule] = field(default_factory=list)
+    no_decay: list[str] = field(default_factory=lambda: list(DEFAULT_NO_DECAY))
+    layer_decay: LayerDecay | None = None
+    schedule: ScheduleSpec = None
+    warmup: Warmup | None = None
+    interval: Literal["step", "epoch"] = "step"
+    frequency: int = 1
+    monitor: str | None = None
+    summary: bool = True
+    multi_tensor: bool | Literal["auto"] = False
+
+    def __post_init__(self) -> None:
+        # Python users may pass plain dicts; jsonargparse passes dataclasses already.
+        self.groups = [
+            _coerce(GroupRule, g, f"optim.groups[{i}]") for i, g in enumerate(self.groups or [])
+        ]
+        if self.layer_decay is not None:
+            self.layer_decay = _coerce(LayerDecay, self.layer_decay, "optim.layer_decay")
+        if self.warmup is not None:
+            self.warmup = _coerce(Warmup, self.warmup, "optim.warmup")
+        self.validate()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], key: str = "optim") -> OptimConfig:
+        """Build from a plain mapping (a parsed YAML ``optim:`` section)."""
+        return _coerce(cls, data, key)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for hparams, checkpoints and printing)."""
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` on anything invalid that needs no model or run length."""
+        opt = self.optimizer
+        if isinstance(opt, Mapping):
+            unknown = set(opt) - {"class_path", "init_args"}
+            if unknown:
+                raise ConfigError(
+                    f"optim.optimizer.{sorted(unknown)[0]}",
+                    "unknown key; an optimizer is {class_path: ..., init_args: {...}}",
+                )
+            if not isinstance(opt.get("class_path"), str):
+                raise ConfigError(
+                    "optim.optimizer.class_path",
+                    "missing; give an optimizer class such as torch.optim.AdamW",
+                )
+            if not isinstance(opt.get("init_args", {}) or {}, Mapping):
+                raise ConfigError("optim.optimizer.init_args", "must be a mapping")
+        elif not isinstance(opt, str) and not isinstance(opt, type):
+            raise ConfigError(
+                "optim.optimizer",
+                f"expected a class path or {{class_path, init_args}}, got {type(opt).__name__}",
+            )
+        for i, rule in enumerate(self.groups):
+            rule.validate(f"optim.groups[{i}]")
+        names = [r.name for r in self.groups if r.name is not None]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError("optim.groups", f"group name {dupes[0]!r} is used more than once")
+        if not isinstance(self.no_decay, list | tuple):
+            raise ConfigError("optim.no_decay", "must be a list, e.g. [bias, norm, embedding]")
+        for i, kind in enumerate(self.no_decay):
+            if kind not in NO_DECAY_KINDS:
+                raise ConfigError(
+                    f"optim.no_decay[{i}]",
+                    f"unknown kind {kind!r}{closest(str(kind), NO_DECAY_KINDS)} "
+                    f"(valid: {', '.join(DEFAULT_NO_DECAY)})",
+                )
+        if self.layer_decay is not None:
+            self.layer_decay.validate()
+        if self.warmup is not None:
+            self.warmup.validate()
+        _check_choice("optim.interval", self.interval, ("step", "epoch"))
+        _check_number("optim.frequency", self.frequency, minimum=1, integer=True)
+        if self.multi_tensor not in (True, False, "auto"):
+            raise ConfigError(
+                "optim.multi_tensor", f"must be true, false or auto, got {self.multi_tensor!r}"
+            )
+
+
+def _coerce(cls: type[Any], value: Any, key: str) -> Any:
+    """Turn a mapping into dataclass ``cls`` with key-path errors for unknown keys."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, f"expected a mapping, got {type(value).__name__} {value!r}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    for k in value:
+        if k not in names:
+            raise ConfigError(
+                f"{key}.{k}", f"unknown key{closest(str(k), names)} (valid: {', '.join(names)})"
+            )
+    return cls(**value)
+
+
+def _check_number(
+    key: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    integer: bool = False,
+) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
+    if integer and not float(value).is_integer():
+        raise ConfigError(key, f"expected an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be finite, got {value!r}")
+    if minimum is not None and (value <= minimum if strict else value < minimum):
+        op = ">" if strict else ">="
+        raise ConfigError(key, f"must be {op} {minimum:g}, got {value!r}")
+
+
+def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(
+            key, f"{value!r} is not one of {', '.join(choices)}{closest(str(value), choices)}"
+        )
