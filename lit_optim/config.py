@@ -296,3 +296,14 @@ def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ConfigError(
             key, f"{value!r} is not one of {', '.join(choices)}{closest(str(value), choices)}"
         )
+
+
+def _allow_in_checkpoints() -> None:
+    # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps
+    # its OptimConfig in hparams, so these plain dataclasses must be loadable there.
+    import torch.serialization
+
+    torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup])
+
+
+_allow_in_checkpoints()

@@ -1,0 +1,125 @@
+"""``lit-optim``: LightningCLI with a top-level ``optim:`` section, plus tool subcommands.
+
+``lit-optim fit --config x.yaml`` trains; plain ``lit-optim fit`` trains the embedded
+digits demo (``lit_optim/configs/digits_poly.yaml``). ``plot``, ``groups`` and
+``compare`` are tools that resolve a run exactly as ``fit`` would.
+
+A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from types import MethodType
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+
+from lit_optim.config import OptimConfig
+from lit_optim.errors import ConfigError
+from lit_optim.mixin import OptimMixin, configure_optimizers, find_config
+from lit_optim.run import build_all, preview
+
+DEFAULT_CONFIG = Path(__file__).parent / "configs" / "digits_poly.yaml"
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+TOOL_COMMANDS = ("plot", "groups", "compare")
+
+
+class LitOptimCLI(LightningCLI):
+    """LightningCLI whose ``optim:`` section configures any LightningModule.
+
+    The section works for models that use :class:`OptimMixin` and for models that do
+    not (their ``configure_optimizers`` is replaced, with a one-line warning).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("subclass_mode_data", True)
+        kwargs.setdefault("auto_configure_optimizers", False)
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        """Add the top-level ``optim:`` section."""
+        parser.add_argument(
+            "--optim",
+            type=OptimConfig | None,
+            default=None,
+            help="Optimizer, param groups and schedule (see lit_optim.OptimConfig).",
+        )
+
+    def instantiate_classes(self) -> None:
+        """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
+        super().instantiate_classes()
+        config = self._config_section().get("optim")
+        if config is not None:
+            attach_config(self.model, config)
+
+    def before_fit(self) -> None:
+        """Validate the whole optim config before Lightning writes logs or checkpoints."""
+        config = self._config_section().get("optim") or (
+            find_config(self.model) if isinstance(self.model, OptimMixin) else None
+        )
+        if config is not None:
+            preflight(self.model, config, self.trainer, self.datamodule)
+
+    def _config_section(self) -> Any:
+        return self.config_init[self.subcommand] if self.subcommand else self.config_init
+
+
+def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:
+    """Make ``model.configure_optimizers()`` build from ``config`` (the CLI section wins)."""
+    name = type(model).__name__
+    if isinstance(model, OptimMixin):
+        if find_config(model) is not None:
+            rank_zero_warn(f"lit-optim: the top-level optim: section replaces {name}'s own optim.")
+    elif type(model).configure_optimizers is not pl.LightningModule.configure_optimizers:
+        rank_zero_warn(f"lit-optim: {name}.configure_optimizers is replaced by the optim: section.")
+    model.configure_optimizers = MethodType(  # type: ignore[method-assign]
+        lambda self: configure_optimizers(self, config), model
+    )
+
+
+def preflight(
+    model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
+) -> None:
+    """Build what ``fit`` will build, on the real model, so a bad config fails first.
+
+    When the training data is not known before ``fit`` (no datamodule), the run-length
+    checks wait for ``configure_optimizers``; everything else is checked here.
+    """
+    if datamodule is None and trainer.max_steps == -1:
+        build_all(model, config, _PLACEHOLDER_STEPS, None)
+    else:
+        preview(model, config, trainer, datamodule)
+
+
+# Run length used to validate a schedule whose real length only ``fit`` can know.
+_PLACEHOLDER_STEPS = 10**6
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``lit-optim`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in TOOL_COMMANDS:
+            from lit_optim.tools import run_tool
+
+            run_tool(args[0], args[1:])
+            return
+        LitOptimCLI(args=with_default_config(args))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+def with_default_config(args: list[str]) -> list[str]:
+    """Prepend the embedded demo config when a trainer command has neither config nor model."""
+    if not args or args[0] not in TRAINER_COMMANDS:
+        return args
+    given = {a.split("=")[0] for a in args[1:]}
+    if given & {"--config", "-c", "--model"}:
+        return args
+    return [args[0], "--config", str(DEFAULT_CONFIG), *args[1:]]

@@ -1,0 +1,100 @@
+"""Shared fixtures: tiny models and a way to run ``lit-optim`` as a user would."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from lit_optim import OptimConfig, OptimMixin
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+
+
+class TinyNet(OptimMixin, pl.LightningModule):
+    """Linear layers named like a real model: ``embed``, ``blocks.N``, ``norm``, ``head``."""
+
+    def __init__(self, optim: OptimConfig | dict | None = None, depth: int = 3) -> None:
+        super().__init__()
+        self.optim = optim
+        self.save_hyperparameters()
+        self.embed = nn.Linear(4, 8)
+        self.blocks = nn.ModuleList([nn.Linear(8, 8) for _ in range(depth)])
+        self.norm = nn.LayerNorm(8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)
+        for block in self.blocks:
+            x = torch.relu(block(x))
+        return self.head(self.norm(x))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.cross_entropy(self(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        self.log("val_loss", nn.functional.cross_entropy(self(x), y))
+
+
+class PlainNet(pl.LightningModule):
+    """A model that knows nothing of lit_optim and has its own configure_optimizers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Linear(4, 8)
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.5)
+
+
+def loader(n: int = 64, batch_size: int = 8, seed: int = 0) -> DataLoader:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+def read_metrics(log_dir: Path) -> list[dict[str, str]]:
+    with open(Path(log_dir) / "metrics.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def series(rows: list[dict[str, str]], key: str) -> dict[int, float]:
+    """``{step: value}`` of one metric column in a CSVLogger file."""
+    return {int(r["step"]): float(r[key]) for r in rows if r.get(key) not in (None, "")}
+
+
+def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None):
+    """Run ``lit-optim`` in a subprocess, exactly as a user types it."""
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    exe = Path(sys.executable).with_name("lit-optim")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "lit_optim"]
+    return subprocess.run(
+        [*cmd, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+
+
+@pytest.fixture
+def tiny_loader() -> DataLoader:
+    return loader()

@@ -1,0 +1,133 @@
+"""``lit-optim`` run as a subprocess, the way a user types it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import CONFIGS, read_metrics, run_cli, series
+
+pytestmark = pytest.mark.slow
+
+
+def only_version(root: Path) -> Path:
+    (version,) = [p for p in root.rglob("version_*") if p.is_dir()]
+    return version
+
+
+def test_digits_poly_reaches_95_percent_in_under_60_seconds(tmp_path):
+    start = time.perf_counter()
+    proc = run_cli("fit", "--config", str(CONFIGS / "digits_poly.yaml"), cwd=tmp_path)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
+    val_acc = series(rows, "val_acc")
+    assert max(val_acc.values()) >= 0.95, val_acc
+    assert elapsed < 60, elapsed
+    # group table printed once at the start of fit, lr of both groups logged every step
+    steps = series(rows, "lr-SGD/head")
+    assert sorted(steps) == list(range(230))
+    base = series(rows, "lr-SGD/default")
+    assert steps[100] == pytest.approx(10 * base[100], rel=1e-12)
+    assert base[0] == pytest.approx(0.02 * 0.1, rel=1e-12)
+
+
+def test_plain_fit_runs_the_embedded_default(tmp_path):
+    proc = run_cli("fit", "--trainer.max_epochs", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
+    assert len(series(rows, "lr-SGD/head")) == 23
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "digits_layer_decay_cosine",
+        "digits_lambda",
+        "digits_onecycle",
+        "digits_plateau",
+        "digits_lbfgs",
+    ],
+)
+def test_every_config_runs(tmp_path, name):
+    proc = run_cli(
+        "fit", "--config", str(CONFIGS / f"{name}.yaml"), "--trainer.max_epochs", "2", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(only_version(tmp_path / "runs" / name))
+    lr_keys = {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
+    assert lr_keys, rows[0].keys()
+    assert series(rows, "val_acc")
+
+
+def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
+    cfg = yaml.safe_load((CONFIGS / "digits_poly.yaml").read_text())
+    cfg["optim"]["groups"][0]["params"] = ["haed.*"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = run_cli("fit", "--config", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "optim.groups[0].params: 'haed.*' matched no parameter" in proc.stderr
+    assert "head.weight" in proc.stderr
+
+
+def test_switching_optimizer_does_not_leak_init_args(tmp_path):
+    proc = run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "digits_layer_decay_cosine.yaml"),
+        "--optim.optimizer",
+        '{"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}}',
+        "--print_config",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    printed = yaml.safe_load(proc.stdout)
+    assert printed["optim"]["optimizer"] == {
+        "class_path": "torch.optim.SGD",
+        "init_args": {"lr": 0.1},
+    }
+
+
+def test_fit_then_resume_from_last_checkpoint(tmp_path):
+    args = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), "--trainer.max_epochs", "2"]
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (ckpt,) = (tmp_path / "runs").rglob("*.ckpt")
+    again = run_cli(*args[:3], "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt), cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    longer = run_cli(*args[:3], "--trainer.max_epochs", "3", "--ckpt_path", str(ckpt), cwd=tmp_path)
+    assert longer.returncode == 2
+    assert "run length 46 but this run has 69" in longer.stderr
+    assert "Traceback" not in longer.stderr
+
+
+def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
+    proc = run_cli(
+        "fit",
+        "--config",
+        str(CONFIGS / "digits_poly.yaml"),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.devices",
+        "2",
+        "--trainer.strategy",
+        "ddp",
+        "--trainer.max_epochs",
+        "2",
+        cwd=tmp_path,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
+    head = series(rows, "lr-SGD/head")
+    # 1437 images over 2 ranks: 719 per rank -> 12 batches of 64 per epoch
+    assert sorted(head) == list(range(24))
+    total, warm = 24, 20
+    for step in range(warm, total):
+        expected = 0.2 * (1 - (step - warm) / (total - warm)) ** 0.9
+        assert head[step] == pytest.approx(expected, rel=1e-12)
