@@ -1,6 +1,6 @@
 """lit_optim without Lightning: param groups, optimizer and schedule in a plain loop.
 
-    python examples/python_api.py
+python examples/python_api.py
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ def main() -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.LayerNorm(64), nn.Linear(64, 1))
     config = OptimConfig(
-        optimizer={"class_path": "SGD", "init_args": {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4}},
+        optimizer={
+            "class_path": "SGD",
+            "init_args": {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-4},
+        },
         groups=[{"name": "last", "params": ["3.*"], "lr_scale": 0.5}],
         schedule={"class_path": "Poly", "init_args": {"power": 0.9}},
         warmup={"steps": 20, "start_factor": 0.1},

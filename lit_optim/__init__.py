@@ -6,6 +6,7 @@ Example:
     >>> opt = build_optimizer(torch.nn.Linear(2, 2), OptimConfig(optimizer="SGD"))
     >>> type(opt).__name__
     'SGD'
+
 """
 
 from lit_optim.callbacks import LRLogger

@@ -7,6 +7,7 @@ Keys follow Lightning's ``LearningRateMonitor`` so existing dashboards keep work
 Example:
     >>> import lightning as L
     >>> trainer = L.Trainer(callbacks=[LRLogger(momentum=True)])  # doctest: +SKIP
+
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class LRLogger(Callback):
         weight_decay: Also log each group's ``weight_decay``.
         every_n_steps: Log every n-th optimizer step (1 = every step).
         prog_bar: Show the first group's lr in the progress bar as ``lr``.
+
     """
 
     def __init__(

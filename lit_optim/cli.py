@@ -43,23 +43,31 @@ class LitOptimCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         """Add the top-level ``optim:`` section."""
+        # A plain (not Optional) dataclass: jsonargparse then keeps `class_path: SGD`-style
+        # short names as data and resolves `class_path: Poly` to lit_optim schedules.
         parser.add_argument(
             "--optim",
-            type=OptimConfig | None,
-            default=None,
+            type=OptimConfig,
             help="Optimizer, param groups and schedule (see lit_optim.OptimConfig).",
         )
 
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
         super().instantiate_classes()
-        config = self._config_section().get("optim")
+        config = self._cli_optim()
         if config is not None:
             attach_config(self.model, config)
+        elif isinstance(self.model, OptimMixin) and find_config(self.model) is None:
+            attach_config(self.model, OptimConfig())  # the documented defaults (AdamW)
+
+    def _cli_optim(self) -> OptimConfig | None:
+        """The ``optim:`` section, or ``None`` when it was left at its defaults."""
+        config = self._config_section().get("optim")
+        return None if config is None or config == OptimConfig() else config
 
     def before_fit(self) -> None:
         """Validate the whole optim config before Lightning writes logs or checkpoints."""
-        config = self._config_section().get("optim") or (
+        config = self._cli_optim() or (
             find_config(self.model) if isinstance(self.model, OptimMixin) else None
         )
         if config is not None:

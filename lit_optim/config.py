@@ -10,23 +10,70 @@ Example:
     ...                   schedule="Poly", warmup={"steps": 10})
     >>> cfg.warmup.steps
     10
+
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
+
+from jsonargparse.typing import register_type
 
 from lit_optim.errors import ConfigError, closest
+from lit_optim.schedules import Schedule
+
+
+class Spec(Mapping[str, Any]):
+    """A ``{class_path: ..., init_args: {...}}`` mapping kept as plain data.
+
+    A read-only mapping rather than a dict on purpose: jsonargparse treats a dict with a
+    ``class_path`` as a class to resolve (refusing short names such as ``SGD``) and, when
+    a later config or the command line switches the class, carries the old init args
+    over. This type is replaced as a whole, so nothing of a previous class leaks.
+    """
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return repr(self._data)
+
+    def __reduce__(self) -> tuple[type[Spec], tuple[dict[str, Any]]]:
+        return (Spec, (self._data,))
+
+
+def _parse_spec(value: Any) -> str | Spec:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return Spec(value)
+    raise ValueError(f"expected a class path or {{class_path, init_args}}, got {value!r}")
+
+
+def _dump_spec(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+register_type(Spec, serializer=_dump_spec, deserializer=_parse_spec)
 
 #: A schedule given as a short name (``"Poly"``), an import path, or
-#: ``{"class_path": ..., "init_args": {...}}``; Python users may pass a Schedule object.
-ScheduleSpec = Union[str, dict[str, Any], None]
+#: ``{"class_path": ..., "init_args": {...}}``; a Schedule object also works.
+ScheduleSpec = Schedule | str | Spec | None
 #: An optimizer given as a class path / short name or ``{"class_path": ..., "init_args": {...}}``.
-OptimizerSpec = Union[str, dict[str, Any]]
+OptimizerSpec = str | Spec
 
 DEFAULT_NO_DECAY = ("bias", "norm", "embedding")
 NO_DECAY_KINDS = frozenset(DEFAULT_NO_DECAY)
@@ -80,6 +127,7 @@ class LayerDecay:
         layers: Optional ``"re:<regex>"`` (or plain regex) whose first group is the layer
             index (0 = embeddings); overrides the automatic inference.
         num_layers: Total layer count; inferred from the model when omitted.
+
     """
 
     rate: float = 0.75
@@ -109,6 +157,7 @@ class GroupRule:
         frozen: Set ``requires_grad=False`` and leave the parameters out of the optimizer.
         options: Any other per-group optimizer option (``betas``, ``momentum``, ...).
         schedule: A schedule for this group only (else the global one).
+
     """
 
     name: str | None = None
@@ -172,6 +221,7 @@ class OptimConfig:
         summary: Print the group table when ``fit`` starts.
         multi_tensor: Run one multi-tensor pass over all groups (AdamW/Adam/SGD);
             ``"auto"`` uses it when the optimizer supports it.
+
     """
 
     optimizer: OptimizerSpec = "torch.optim.AdamW"
@@ -303,7 +353,7 @@ def _allow_in_checkpoints() -> None:
     # its OptimConfig in hparams, so these plain dataclasses must be loadable there.
     import torch.serialization
 
-    torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup])
+    torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup, Spec])
 
 
 _allow_in_checkpoints()

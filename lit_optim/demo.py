@@ -7,6 +7,7 @@ Example:
     >>> dm.setup("fit")
     >>> len(dm.train_set), len(dm.val_set)
     (1437, 360)
+
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class DigitsDataModule(pl.LightningDataModule):
         val_fraction: Share of images held out for validation.
         seed: Seed of the split (independent of the training seed).
         num_workers: DataLoader workers (0 keeps it in-process; the data is tiny).
+
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class DigitsCNN(OptimMixin, pl.LightningModule):
         width: Channels of the first block (the second has twice as many).
         optim: Optional optimizer config of the model itself (the CLI's top-level
             ``optim:`` section takes precedence).
+
     """
 
     def __init__(self, width: int = 16, optim: OptimConfig | None = None) -> None:

@@ -15,6 +15,7 @@ class ConfigError(ValueError):
     Attributes:
         key: The config key path (``optim.groups[0].params``).
         reason: The message without the key.
+
     """
 
     def __init__(self, key: str, reason: str) -> None:

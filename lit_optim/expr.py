@@ -170,7 +170,9 @@ def compile_expr(text: str, key: str, variables: Collection[str]) -> Callable[..
         try:
             env = {name: float(values[name]) for name in names}
         except KeyError as err:
-            raise TypeError(f"{key}: expression {_short(text)} needs variable {err.args[0]!r}") from None
+            raise TypeError(
+                f"{key}: expression {_short(text)} needs variable {err.args[0]!r}"
+            ) from None
         try:
             result = float(compiled(env))
         except (ArithmeticError, ValueError) as err:
@@ -352,7 +354,8 @@ class _Compiler:
         if not low <= len(node.args) <= high:
             want = str(low) if low == high else f"{low} to {high}"
             raise ConfigError(
-                self.key, f"{name}() takes {want} arguments, got {len(node.args)} in {_short(self.text)}"
+                self.key,
+                f"{name}() takes {want} arguments, got {len(node.args)} in {_short(self.text)}",
             )
         args = [self.visit(a) for a in node.args]  # a Starred argument is refused here
         if len(args) == 1:
@@ -374,7 +377,7 @@ def _allowed(variables: Collection[str]) -> str:
 
 
 def _short(text: str, limit: int = 80) -> str:
-    """The expression for a message, cut to ``limit`` characters."""
+    """Quote the expression for a message, cut to ``limit`` characters."""
     return repr(text) if len(text) <= limit else repr(text[: limit - 3] + "...")
 
 

@@ -8,6 +8,7 @@ Example:
     ...         super().__init__()
     ...         self.optim = optim
     ...         self.save_hyperparameters()
+
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ Example:
     >>> opt.step()
     >>> sorted(opt.state[layer.weight])
     ['exp_avg', 'exp_avg_sq', 'step']
+
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def multi_tensor_variant(cls: type[torch.optim.Optimizer]) -> type[torch.optim.O
     Returns:
         ``MultiTensorAdamW``, ``MultiTensorAdam`` or ``MultiTensorSGD``; ``None`` for any
         other class.
+
     """
     return _VARIANTS.get(cls)
 
@@ -136,6 +138,7 @@ class _AdamSinglePass(torch.optim.Adam):
 
         Returns:
             The closure's loss, or ``None``.
+
         """
         self._accelerator_graph_capture_health_check()
         loss = None
@@ -343,6 +346,7 @@ class MultiTensorSGD(torch.optim.SGD):
 
         Returns:
             The closure's loss, or ``None``.
+
         """
         loss = None
         if closure is not None:

@@ -7,6 +7,7 @@ Example:
     >>> opt = build_optimizer(model, OptimConfig(optimizer="SGD"))
     >>> [g["name"] for g in opt.param_groups]
     ['default']
+
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def build_optimizer(
 
     Raises:
         ConfigError: Unknown class, misspelled or ill-typed option, bad group rule.
+
     """
     cls, init_args = resolve_optimizer(config.optimizer)
     defaults = optimizer_defaults(cls, init_args)
@@ -80,6 +82,7 @@ def optimizer_defaults(cls: type[torch.optim.Optimizer], init_args: Mapping[str,
     Raises:
         ConfigError: An argument the class does not take, a missing required one, or a
             string where the default is a number.
+
     """
     params = _signature(cls)
     accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -93,7 +96,8 @@ def optimizer_defaults(cls: type[torch.optim.Optimizer], init_args: Mapping[str,
         if name not in names and not accepts_kwargs:
             raise ConfigError(
                 f"{KEY}.init_args.{name}",
-                f"not an option of {cls.__name__}{closest(name, names)} (valid: {', '.join(names)})",
+                f"not an option of {cls.__name__}{closest(name, names)} "
+                f"(valid: {', '.join(names)})",
             )
         _check_type(f"{KEY}.init_args.{name}", value, defaults.get(name))
         defaults[name] = value
@@ -119,7 +123,7 @@ def _signature(cls: type) -> dict[str, inspect.Parameter]:
 def _check_type(key: str, value: Any, default: Any) -> None:
     # YAML gives strings for typos such as `lr: 1e-3x`; torch would fail far later.
     numeric = isinstance(default, int | float) and not isinstance(default, bool)
-    if numeric and (isinstance(value, str) or isinstance(value, bool)):
+    if numeric and isinstance(value, str | bool):
         raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
     if isinstance(default, tuple) and isinstance(value, str):
         raise ConfigError(key, f"expected a list like {list(default)}, got {value!r}")

@@ -31,6 +31,7 @@ class Preview:
         total: Scheduler steps in the run (``None`` when unknown).
         steps_per_epoch: Scheduler steps per epoch.
         optimizer_steps_per_epoch: Optimizer steps per epoch (for epoch marks on plots).
+
     """
 
     optimizer: torch.optim.Optimizer
@@ -51,6 +52,7 @@ def preview(
 
     Raises:
         ConfigError: Whatever ``fit`` would raise for this config.
+
     """
     opt_steps = estimate_optimizer_steps(trainer, datamodule) if trainer is not None else None
     total, per_epoch, opt_per_epoch = interval_units(trainer, config, opt_steps)
@@ -135,6 +137,7 @@ def interval_units(
 
     Returns:
         ``(total scheduler steps or None, scheduler steps per epoch, optimizer steps per epoch)``.
+
     """
     if trainer is None or estimate is None:
         return None, None, None

@@ -15,6 +15,7 @@ Example:
     ...     opt.step(); sched.step()
     >>> round(opt.param_groups[0]["lr"], 12)  # 0.1 * (1 - 5/10) ** 2
     0.025
+
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class ScheduleLR(LRScheduler):
         fingerprint: Plain data describing the run (group names, run length);
             a checkpoint with a different fingerprint is refused on load.
         last_epoch: Index of the last step taken (-1 = start).
+
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class ScheduleLR(LRScheduler):
 
         Raises:
             ConfigError: The checkpoint's groups or run length differ from this run's.
+
         """
         saved = state_dict.get("fingerprint") or {}
         for field, what in (("groups", "param groups"), ("total_steps", "run length")):
@@ -138,6 +141,7 @@ def build_scheduler(
     Raises:
         ConfigError: Unknown schedule, bad arguments, or a schedule that needs a run
             length that is unknown.
+
     """
     if group_schedules is None:
         recorded = getattr(optimizer, "lit_optim_groups", None)
@@ -275,7 +279,8 @@ def _build_torch_scheduler(
         if name not in names:
             raise ConfigError(
                 f"{key}.init_args.{name}",
-                f"not an argument of {cls.__name__}{closest(name, names)} (valid: {', '.join(names)})",
+                f"not an argument of {cls.__name__}{closest(name, names)} "
+                f"(valid: {', '.join(names)})",
             )
     if cls is torch.optim.lr_scheduler.OneCycleLR:
         init_args.setdefault("max_lr", [g["lr"] for g in optimizer.param_groups])

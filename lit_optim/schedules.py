@@ -18,6 +18,7 @@ Conventions shared by every schedule:
   schedules report :attr:`Schedule.needs_total`.
 
 Example:
+    >>> from lit_optim import Warmup
     >>> f = resolve_factor(Poly(power=2.0), Warmup(steps=2), Horizon(total_steps=12))
     >>> [round(f(t), 3) for t in (0, 1, 2, 7, 12, 99)]  # ramp, then (1 - s/10) ** 2
     [0.0, 0.5, 1.0, 0.25, 0.0, 0.0]
@@ -27,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import abc
+import ast
 import bisect
 import contextlib
 import contextvars
@@ -37,11 +39,13 @@ import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lit_optim.config import Warmup
 from lit_optim.errors import ConfigError, closest
 from lit_optim.expr import compile_expr
+
+if TYPE_CHECKING:  # config imports this module (a schedule is a config value)
+    from lit_optim.config import Warmup
 
 __all__ = [
     "Constant",
@@ -253,9 +257,10 @@ class Exponential(Schedule):
 class Linear(Schedule):
     """Linear from ``start_factor`` to ``end_factor`` over ``total_iters`` steps, then flat.
 
-    ``factor(t) = start + (end - start) * min(t, T) / T`` with ``T = total_iters`` (the
-    whole run when ``None``). Same formula as torch ``LinearLR``, but the defaults differ:
-    torch ramps 1/3 -> 1 over 5 steps; ours decays 1 -> 0 over the run.
+    ``factor(t) = (start * (T - s) + end * s) / T`` with ``s = min(t, T)`` and
+    ``T = total_iters`` (the whole run when ``None``): the closed form of torch ``LinearLR``,
+    but the defaults differ: torch ramps 1/3 -> 1 over 5 steps, ours decays 1 -> 0 over
+    the run. ``start_factor`` may be 0 (torch requires > 0).
 
     Example:
         >>> f = Linear().resolve(Horizon(4))
@@ -282,7 +287,12 @@ class Linear(Schedule):
         """Return the linear ramp."""
         start, end = self.start_factor, self.end_factor
         total = self.total_iters or horizon.total_steps
-        return lambda step: start + (end - start) * min(total, step) / total
+
+        def factor(step: int) -> float:
+            done = min(step, total)
+            return (start * (total - done) + end * done) / total
+
+        return factor
 
 
 @dataclass(frozen=True)
@@ -373,7 +383,7 @@ class CosineRestarts(Schedule):
 class Poly(Schedule):
     """Polynomial decay to ``min_factor`` over ``total`` steps, then flat.
 
-    ``factor(t) = min + (1 - min) * (1 - min(t, T) / T) ** power`` with ``T = total`` (the
+    ``factor(t) = min + (1 - min) * ((T - min(t, T)) / T) ** power`` with ``T = total`` (the
     whole run when ``None``). With ``min_factor = 0`` this is torch ``PolynomialLR`` with
     ``total_iters = T``, computed in closed form (no drift after millions of steps).
 
@@ -402,9 +412,10 @@ class Poly(Schedule):
         """Return the polynomial decay."""
         power, low = self.power, self.min_factor
         total = self.total or horizon.total_steps
+        # (total - t) / total is exact to one rounding; 1 - t / total cancels near the end.
         if low == 0.0:
-            return lambda step: (1.0 - min(step, total) / total) ** power
-        return lambda step: low + (1.0 - low) * (1.0 - min(step, total) / total) ** power
+            return lambda step: ((total - min(step, total)) / total) ** power
+        return lambda step: low + (1.0 - low) * ((total - min(step, total)) / total) ** power
 
 
 @dataclass(frozen=True)
@@ -897,6 +908,7 @@ def resolve_factor(
             the run.
 
     Example:
+        >>> from lit_optim import Warmup
         >>> f = resolve_factor(None, Warmup(steps=4, start_factor=0.2), Horizon(10))
         >>> [round(f(t), 2) for t in range(6)]
         [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
@@ -1108,8 +1120,6 @@ def _call_style(fn: Callable[..., Any], key: str) -> tuple[str, ...] | None:
 
 
 def _names_in(text: str) -> set[str]:
-    import ast
-
     return {n.id for n in ast.walk(ast.parse(text.strip(), mode="eval")) if isinstance(n, ast.Name)}
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
+from conftest import PlainNet, TinyNet, loader, read_metrics, series
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, IterableDataset
 
-from conftest import PlainNet, TinyNet, loader, read_metrics, series
 from lit_optim import ConfigError, LRLogger, OptimConfig, ScheduleLR
 from lit_optim.cli import attach_config
 
@@ -187,7 +187,11 @@ def test_schedule_without_total_runs_on_endless_data(tmp_path):
     [
         ({"class_path": "torch.optim.lr_scheduler.OneCycleLR"}, "total_steps", 16),
         ({"class_path": "CosineAnnealingLR"}, "T_max", 16),
-        ({"class_path": "torch.optim.lr_scheduler.PolynomialLR", "init_args": {"power": 2.0}}, "total_iters", 16),
+        (
+            {"class_path": "torch.optim.lr_scheduler.PolynomialLR", "init_args": {"power": 2.0}},
+            "total_iters",
+            16,
+        ),
     ],
 )
 def test_torch_scheduler_gets_its_total_filled(tmp_path, spec, arg, expected):

@@ -41,7 +41,7 @@ from lit_optim.schedules import (
 # below are importable as `test_schedules.<name>`, like a user's own module.
 HERE = __name__
 
-PARITY = settings(max_examples=6, deadline=None, database=None)
+PARITY = settings(max_examples=15, deadline=None, database=None)
 bases = st.floats(1e-4, 10.0)
 
 
@@ -292,8 +292,8 @@ def test_inverse_sqrt_after_warmup_matches_fairseq() -> None:
     [("linear", 0.55), ("cosine", 0.55), ("sqrt", 0.1 + 0.9 * (1 - math.sqrt(0.5)))],
 )
 def test_warmup_stable_decay_shapes(shape: str, mid: float) -> None:
-    schedule = WarmupStableDecay(warmup=0.1, decay=0.2, min_factor=0.1, decay_shape=shape)  # type: ignore[arg-type]
-    f = schedule.resolve(Horizon(100))
+    spec = {"warmup": 0.1, "decay": 0.2, "min_factor": 0.1, "decay_shape": shape}
+    f = WarmupStableDecay(**spec).resolve(Horizon(100))
     assert [f(0), f(5), f(10), f(50), f(80)] == [0.0, 0.5, 1.0, 1.0, 1.0]
     assert f(90) == pytest.approx(mid)
     assert f(100) == f(10_000) == pytest.approx(0.1)
@@ -415,9 +415,7 @@ def test_warmup_not_shorter_than_the_run_is_refused() -> None:
     ):
         resolve_factor(Poly(), Warmup(steps=10), Horizon(10))
     with pytest.raises(ConfigError, match=r"^optim\.groups\[0\]\.warmup: warmup of 30 steps"):
-        resolve_factor(
-            None, Warmup(epochs=3), Horizon(20, 10), warmup_key="optim.groups[0].warmup"
-        )
+        resolve_factor(None, Warmup(epochs=3), Horizon(20, 10), warmup_key="optim.groups[0].warmup")
 
 
 def test_invalid_warmup_is_refused_with_its_key() -> None:
@@ -480,7 +478,10 @@ def test_sequence_steps_children_from_their_segment_start() -> None:
             r"init_args\.boundaries: boundary 20 is not inside the run \(20 steps\)",
         ),
         (
-            {"schedules": ["Constant", {"class_path": "Poly", "init_args": {"pwr": 2}}]},
+            {
+                "schedules": ["Constant", {"class_path": "Poly", "init_args": {"pwr": 2}}],
+                "boundaries": [3],
+            },
             20,
             r"init_args\.schedules\[1\]\.init_args\.pwr: unknown argument of Poly",
         ),
@@ -494,7 +495,11 @@ def test_sequence_steps_children_from_their_segment_start() -> None:
             20,
             r"init_args\.schedules\[1\]\.init_args\.pct_start: pct_start \* run length = 0\.3",
         ),
-        ({"schedules": [], "boundaries": []}, 20, "needs at least one schedule"),
+        (
+            {"schedules": [], "boundaries": []},
+            20,
+            r"init_args\.schedules: needs at least one schedule",
+        ),
     ],
 )
 def test_sequence_errors_name_the_entry(init_args: dict, horizon: int, match: str) -> None:
@@ -542,7 +547,9 @@ def test_lambda_bad_values_fail_at_step_zero_or_when_reached() -> None:
         Lambda(expr="1 / step").resolve(Horizon(10))
     f = Lambda(fn=f"{HERE}.goes_negative").resolve(Horizon(10))
     assert f(5) == 0.0
-    with pytest.raises(ValueError, match=r"returned -0\.2 at step 6; a factor must be a finite"):
+    with pytest.raises(
+        ValueError, match=r"returned -0\.19+\d* at step 6; a factor must be a finite"
+    ):
         f(6)
 
 
