@@ -9,17 +9,20 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 
 from __future__ import annotations
 
+import re
 import sys
+from argparse import ArgumentError
 from pathlib import Path
 from types import MethodType
 from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError
+from lit_optim.errors import ConfigError, closest
 from lit_optim.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.run import build_all, preview
 
@@ -39,6 +42,9 @@ class LitOptimCLI(LightningCLI):
         kwargs.setdefault("subclass_mode_model", True)
         kwargs.setdefault("subclass_mode_data", True)
         kwargs.setdefault("auto_configure_optimizers", False)
+        # Parse errors raise (main() prints them as one line) instead of printing the
+        # whole usage text, which buries the one line that says what is wrong.
+        kwargs["parser_kwargs"] = {"exit_on_error": False, **(kwargs.get("parser_kwargs") or {})}
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -111,16 +117,21 @@ _PLACEHOLDER_STEPS = 10**6
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``lit-optim`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
+    saved_argv = sys.argv
     try:
         if args and args[0] in TOOL_COMMANDS:
             from lit_optim.tools import run_tool
 
             run_tool(args[0], args[1:])
             return
-        LitOptimCLI(args=with_default_config(args))
+        # LightningCLI reads sys.argv itself (and warns when given both); hand it ours.
+        sys.argv = [saved_argv[0] if saved_argv else "lit-optim", *with_default_config(args)]
+        LitOptimCLI()
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
+    finally:
+        sys.argv = saved_argv
 
 
 def with_default_config(args: list[str]) -> list[str]:

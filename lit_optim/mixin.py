@@ -22,6 +22,7 @@ import lightning.pytorch as pl
 from lit_optim.config import OptimConfig
 from lit_optim.errors import ConfigError
 from lit_optim.run import build_all, interval_units
+from lit_optim.table import group_table, render
 
 #: Attribute on a LightningModule holding the config the CLI supplied.
 CLI_ATTR = "_lit_optim_cli_config"
@@ -65,9 +66,13 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
     The run length comes from the trainer: ``estimated_stepping_batches`` for
     ``interval: step`` (accumulation, devices, ``max_steps`` and
     ``limit_train_batches`` included), ``max_epochs`` for ``interval: epoch``.
+    The group table is printed once (rank zero) unless ``config.summary`` is off.
     """
     total, per_epoch = run_length(module.trainer, config) if module._trainer else (None, None)
-    optimizer, _, scheduler = build_all(module, config, total, per_epoch)
+    optimizer, groups, scheduler = build_all(module, config, total, per_epoch)
+    if config.summary and module._trainer is not None and module.trainer.is_global_zero:
+        # Plain text (no ANSI codes) so it reads the same in a terminal and in log files.
+        print(render(group_table(groups, optimizer, compact=True)), flush=True)
     if scheduler is None:
         return {"optimizer": optimizer}
     lr_scheduler: dict[str, Any] = {

@@ -33,8 +33,9 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
@@ -50,6 +51,11 @@ __all__ = [
 ]
 
 Closure = Callable[[], Any] | None
+
+# Values per foreach pass. Bigger batches are split: a pass keeps a temporary per tensor
+# alive until it ends, and bounding those keeps peak memory (and, on CPU, allocator page
+# faults) at the level of a mid-sized param group instead of the whole model.
+CHUNK_VALUES = 1 << 23
 
 
 def multi_tensor_variant(cls: type[torch.optim.Optimizer]) -> type[torch.optim.Optimizer] | None:
@@ -106,24 +112,47 @@ def _add_scaled_(
         if owned:
             torch._foreach_add_(sub_grads, sub_params, alpha=scale)
         else:
-            for i, grad in zip(idx, torch._foreach_add(sub_grads, sub_params, alpha=scale)):
+            for i, grad in zip(
+                idx, torch._foreach_add(sub_grads, sub_params, alpha=scale), strict=True
+            ):
                 out[i] = grad
     return out
 
 
+_Pass = TypeVar("_Pass", "_AdamPass", "_SGDPass")
+
+
+def _chunks(batch: _Pass) -> list[_Pass]:
+    """Split a pass into consecutive ones of at most ``CHUNK_VALUES`` values (>= 1 tensor)."""
+    bounds, start, total = [], 0, 0
+    for i, p in enumerate(batch.params):
+        if total and total + p.numel() > CHUNK_VALUES:
+            bounds.append((start, i))
+            start, total = i, 0
+        total += p.numel()
+    if start == 0:
+        return [batch]
+    bounds.append((start, len(batch.params)))
+    lists = [f.name for f in dataclasses.fields(batch) if f.type.startswith("list")]
+    return [
+        dataclasses.replace(batch, **{name: getattr(batch, name)[lo:hi] for name in lists})
+        for lo, hi in bounds
+    ]
+
+
+@dataclasses.dataclass
 class _AdamPass:
     """Tensors and per-tensor scalars of the groups that share one Adam pass."""
 
-    def __init__(self) -> None:
-        self.params: list[Tensor] = []
-        self.grads: list[Tensor] = []
-        self.exp_avgs: list[Tensor] = []
-        self.exp_avg_sqs: list[Tensor] = []
-        self.max_exp_avg_sqs: list[Tensor] = []
-        self.steps: list[Tensor] = []
-        self.lrs: list[float] = []
-        self.weight_decays: list[float] = []
-        self.has_complex = False
+    params: list[Tensor] = dataclasses.field(default_factory=list)
+    grads: list[Tensor] = dataclasses.field(default_factory=list)
+    exp_avgs: list[Tensor] = dataclasses.field(default_factory=list)
+    exp_avg_sqs: list[Tensor] = dataclasses.field(default_factory=list)
+    max_exp_avg_sqs: list[Tensor] = dataclasses.field(default_factory=list)
+    steps: list[Tensor] = dataclasses.field(default_factory=list)
+    lrs: list[float] = dataclasses.field(default_factory=list)
+    weight_decays: list[float] = dataclasses.field(default_factory=list)
+    has_complex: bool = False
 
 
 class _AdamSinglePass(torch.optim.Adam):
@@ -153,7 +182,8 @@ class _AdamSinglePass(torch.optim.Adam):
                 continue
             self._gather(group, passes)
         for key, batch in passes.items():
-            _multi_tensor_adam_pass(batch, *key[2:])
+            for chunk in _chunks(batch):
+                _multi_tensor_adam_pass(chunk, *key[2:])
         return loss
 
     def _gather(self, group: dict[str, Any], passes: dict[tuple[Any, ...], _AdamPass]) -> None:
@@ -273,7 +303,9 @@ def _multi_tensor_adam_pass(
 
     if decoupled_weight_decay:
         decayed = [
-            (i, 1 - lr * wd) for i, (lr, wd) in enumerate(zip(lrs, weight_decays)) if wd != 0
+            (i, 1 - lr * wd)
+            for i, (lr, wd) in enumerate(zip(lrs, weight_decays, strict=True))
+            if wd != 0
         ]
         if decayed:
             torch._foreach_mul_([params[i] for i, _ in decayed], [f for _, f in decayed])
@@ -297,7 +329,7 @@ def _multi_tensor_adam_pass(
             pair = corrections[step] = (1 - beta1**step, (1 - beta2**step) ** 0.5)
         bias_correction1.append(pair[0])
         bias_correction2_sqrt.append(pair[1])
-    step_sizes = [(lr / bc) * -1 for lr, bc in zip(lrs, bias_correction1)]
+    step_sizes = [(lr / bc) * -1 for lr, bc in zip(lrs, bias_correction1, strict=True)]
 
     if amsgrad:
         torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
@@ -321,15 +353,15 @@ class MultiTensorAdamW(_AdamSinglePass, torch.optim.AdamW):
     lit_optim_name = "AdamW"
 
 
+@dataclasses.dataclass
 class _SGDPass:
     """Tensors and per-tensor scalars of the groups that share one SGD pass."""
 
-    def __init__(self) -> None:
-        self.params: list[Tensor] = []
-        self.grads: list[Tensor] = []
-        self.states: list[dict[str, Any]] = []
-        self.lrs: list[float] = []
-        self.weight_decays: list[float] = []
+    params: list[Tensor] = dataclasses.field(default_factory=list)
+    grads: list[Tensor] = dataclasses.field(default_factory=list)
+    states: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    lrs: list[float] = dataclasses.field(default_factory=list)
+    weight_decays: list[float] = dataclasses.field(default_factory=list)
 
 
 class MultiTensorSGD(torch.optim.SGD):
@@ -377,7 +409,8 @@ class MultiTensorSGD(torch.optim.SGD):
                 batch.lrs.append(lr)
                 batch.weight_decays.append(weight_decay)
         for key, batch in passes.items():
-            _multi_tensor_sgd_pass(batch, *key[2:])
+            for chunk in _chunks(batch):
+                _multi_tensor_sgd_pass(chunk, *key[2:])
         return loss
 
     def _torch_group_step(self, group: dict[str, Any]) -> None:
@@ -403,7 +436,7 @@ class MultiTensorSGD(torch.optim.SGD):
             found_inf=getattr(self, "found_inf", None),
         )
         if group["momentum"] != 0:
-            for p, buf in zip(params, momentum_buffers):
+            for p, buf in zip(params, momentum_buffers, strict=True):
                 self.state[p]["momentum_buffer"] = buf
 
 
@@ -431,7 +464,7 @@ def _multi_tensor_sgd_pass(
                 old_bufs = [batch.states[i]["momentum_buffer"] for i in old]
                 torch._foreach_mul_(old_bufs, momentum)
                 torch._foreach_add_(old_bufs, [grads[i] for i in old], alpha=1 - dampening)
-            for state, grad in zip(batch.states, grads):
+            for state, grad in zip(batch.states, grads, strict=True):
                 if "momentum_buffer" not in state:
                     # First step: the buffer starts as the (decayed) gradient, as in torch.
                     state["momentum_buffer"] = grad.detach().clone()
@@ -451,17 +484,24 @@ def _multi_tensor_sgd_pass(
 def _add_lr_scaled_(
     params: list[Tensor], updates: list[Tensor], lrs: list[float], owned: bool
 ) -> None:
-    """``params[i] -= lrs[i] * updates[i]`` in as few foreach calls as the lrs allow."""
+    """``params[i] -= lrs[i] * updates[i]`` in the cheapest foreach form for the device.
+
+    ``_foreach_add_`` takes one ``alpha`` for all tensors. On CPU a foreach op is a loop
+    over tensors, so one call per distinct lr costs no more tensor ops than torch's single
+    group. Elsewhere a call launches kernels, so the lrs are applied as a scalar list
+    (one multiply) and the update is added in one more call.
+    """
     first = lrs[0]
     if all(lr == first for lr in lrs):
         torch._foreach_add_(params, updates, alpha=-first)
-        return
-    neg_lrs = [-lr for lr in lrs]
-    if owned:
-        torch._foreach_mul_(updates, neg_lrs)
+    elif params[0].is_cpu:
+        for lr, idx in _indices_by_value(lrs).items():
+            torch._foreach_add_([params[i] for i in idx], [updates[i] for i in idx], alpha=-lr)
+    elif owned:
+        torch._foreach_mul_(updates, [-lr for lr in lrs])
         torch._foreach_add_(params, updates)
     else:
-        torch._foreach_add_(params, torch._foreach_mul(updates, neg_lrs))
+        torch._foreach_add_(params, torch._foreach_mul(updates, [-lr for lr in lrs]))
 
 
 _VARIANTS: dict[type[torch.optim.Optimizer], type[torch.optim.Optimizer]] = {

@@ -98,3 +98,19 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None
 @pytest.fixture
 def tiny_loader() -> DataLoader:
     return loader()
+
+
+#: Counts reported at the end of the run (``record_count``), e.g. bad configs refused.
+COUNTS: dict[str, int] = {}
+
+
+def record_count(label: str, n: int = 1) -> None:
+    """Add ``n`` to a count printed in the terminal summary of the test run."""
+    COUNTS[label] = COUNTS.get(label, 0) + n
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if COUNTS:
+        terminalreporter.section("lit_optim validation counts")
+        for label, n in sorted(COUNTS.items()):
+            terminalreporter.write_line(f"{label}: {n}")

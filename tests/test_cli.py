@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -118,14 +119,21 @@ def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
         "ddp",
         "--trainer.max_epochs",
         "2",
+        "--trainer.callbacks+=rank_dump.RankDump",
         cwd=tmp_path,
         timeout=600,
+        env={"LIT_OPTIM_RANK_DUMP": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = json.loads((tmp_path / "rank0.json").read_text())
+    rank1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert rank0 == rank1 and len(rank0) == 24  # the same lrs on both ranks, every step
     rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
+    logged = [int(r["step"]) for r in rows if r.get("lr-SGD/head")]
+    # 1437 images over 2 ranks: 719 per rank -> 12 batches of 64 per epoch; logged once
+    assert logged == list(range(24))
     head = series(rows, "lr-SGD/head")
-    # 1437 images over 2 ranks: 719 per rank -> 12 batches of 64 per epoch
-    assert sorted(head) == list(range(24))
+    assert [head[s] for s in range(24)] == [lrs[-1] for lrs in rank0]
     total, warm = 24, 20
     for step in range(warm, total):
         expected = 0.2 * (1 - (step - warm) / (total - warm)) ** 0.9

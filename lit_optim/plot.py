@@ -1,0 +1,624 @@
+"""``lit-optim plot``: the lr of every param group over the whole run, without training.
+
+The run is resolved as ``fit`` resolves it (:func:`lit_optim.tools.resolve_run`), then
+the values are read from the scheduler ``fit`` would use -- nothing is re-implemented:
+
+* a lit_optim schedule: ``ScheduleLR.lr_at(k)``, the very function ``step()`` applies;
+* a torch scheduler given by ``class_path``: a copy of the built scheduler is stepped
+  (``ReduceLROnPlateau`` depends on metrics only training produces: shown flat, with a note);
+* which scheduler step ``k`` is in force at optimizer step ``t`` follows Lightning's loop
+  (:func:`scheduler_steps`): per optimizer step or per epoch, ``frequency``, gradient
+  accumulation, ``max_steps``.
+
+The x-axis is always optimizer steps (the step of ``LRLogger``'s ``lr-*`` columns), with
+epoch marks; the values drawn are also written to a CSV / JSON file.
+matplotlib is optional: without it (or with ``--ascii``) the chart is drawn in the terminal.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+from lit_optim.errors import ConfigError
+from lit_optim.scheduler import ScheduleLR, is_torch_scheduler
+from lit_optim.schedules import Horizon, Schedule, build_schedule
+from lit_optim.schedules import Sequence as SequenceSchedule
+
+__all__ = [
+    "LRCurves",
+    "ascii_chart",
+    "draw_png",
+    "lr_curves",
+    "plot_command",
+    "read_data",
+    "scheduler_steps",
+    "write_data",
+]
+
+#: Line colours, one per run / group (matplotlib's tab10).
+COLORS = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+_ASCII_MARKS = "*o+x#@%&=~"
+
+
+@dataclass
+class LRCurves:
+    """What ``plot`` draws: per-optimizer-step values of every param group.
+
+    Attributes:
+        steps: Optimizer steps ``0 .. T-1``.
+        epochs: Epoch of each step.
+        lr: ``{group: [lr at every step]}``, in optimizer group order.
+        momentum: ``{group: [...]}`` of ``momentum`` / ``betas[0]`` (groups that have one).
+        weight_decay: ``{group: [...]}`` (groups that have one).
+        steps_per_epoch: Optimizer steps per epoch (``None`` when unknown).
+        warmup_end: First optimizer step after the warmup (``0`` = no warmup).
+        boundaries: Optimizer steps where a ``Sequence`` schedule switches.
+        title: Optimizer and schedule, for the chart title.
+        note: A remark to show on the chart (e.g. why a curve is flat), or ``None``.
+
+    """
+
+    steps: list[int]
+    epochs: list[int]
+    lr: dict[str, list[float]]
+    momentum: dict[str, list[float]] = field(default_factory=dict)
+    weight_decay: dict[str, list[float]] = field(default_factory=dict)
+    steps_per_epoch: int | None = None
+    warmup_end: int = 0
+    boundaries: list[int] = field(default_factory=list)
+    title: str = ""
+    note: str | None = None
+
+
+def plot_command(
+    cli_args: list[str],
+    *,
+    out: Path | None = None,
+    data: Path | None = None,
+    log: bool = False,
+    ascii_only: bool = False,
+    momentum: bool = False,
+    weight_decay: bool = False,
+) -> None:
+    """``lit-optim plot``: resolve the run, write the data, draw a PNG or an ASCII chart.
+
+    Args:
+        cli_args: LightningCLI arguments (``--config x.yaml``, overrides).
+        out: PNG path (default ``lr.png``; not written with ``ascii_only``).
+        data: Where to write the plotted values (default: ``out`` with ``.csv``).
+        log: Log-scale lr axis.
+        ascii_only: Draw in the terminal only.
+        momentum: Also draw momentum / ``betas[0]``.
+        weight_decay: Also draw weight decay.
+
+    """
+    from lit_optim.tools import note, resolve_run
+
+    curves = lr_curves(resolve_run(cli_args))
+    if curves.note:
+        note(curves.note)
+    use_ascii = ascii_only
+    if not use_ascii:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            note("matplotlib is not installed (pip install 'lit-optim[plot]'); drawing as text")
+            use_ascii = True
+    if data is None and (out is not None or not use_ascii):
+        data = (out or Path("lr.png")).with_suffix(".csv")
+    if data is not None:
+        write_data(curves, data)
+    if use_ascii:
+        print(ascii_chart(curves, log=log, momentum=momentum, weight_decay=weight_decay))
+    else:
+        png = out or Path("lr.png")
+        draw_png(curves, png, log=log, momentum=momentum, weight_decay=weight_decay)
+        print(f"wrote {png} ({len(curves.steps)} steps, {len(curves.lr)} groups)")
+    if data is not None:
+        print(f"wrote {data}")
+
+
+def lr_curves(run: Any) -> LRCurves:
+    """Evaluate the lr (momentum, weight decay) of every group at every optimizer step.
+
+    Args:
+        run: A :class:`lit_optim.tools.ResolvedRun`.
+
+    Returns:
+        The curves, with epoch marks, warmup end and schedule boundaries.
+
+    Raises:
+        ConfigError: The run length cannot be known before ``fit``.
+
+    """
+    from lit_optim.run import _train_batches, estimate_optimizer_steps
+
+    trainer, config, pv = run.trainer, run.config, run.preview
+    estimate = estimate_optimizer_steps(trainer, run.datamodule)
+    total = estimate[0] if estimate is not None else math.inf
+    if not math.isfinite(total) or total <= 0:
+        raise ConfigError(
+            "trainer.max_steps",
+            "the run length is unknown before fit (no sized training data, or max_epochs: -1); "
+            "set trainer.max_steps, or trainer.max_epochs with a data module of known length",
+        )
+    total = int(total)
+    batches = _train_batches(trainer, run.datamodule)
+    if not math.isfinite(batches):  # only max_steps is known: one endless epoch
+        batches = total * trainer.accumulate_grad_batches
+    ks = scheduler_steps(
+        int(batches),
+        trainer.accumulate_grad_batches,
+        total,
+        interval=config.interval,
+        frequency=config.frequency,
+    )
+    optimizer, scheduler = pv.optimizer, pv.scheduler
+    names = [str(g.get("name") or f"pg{i + 1}") for i, g in enumerate(optimizer.param_groups)]
+    table, note = _values_per_scheduler_step(optimizer, scheduler, ks[-1] + 1 if ks else 1)
+
+    per_epoch = pv.optimizer_steps_per_epoch
+    epochs = _epochs_of_steps(int(batches), trainer.accumulate_grad_batches, total)
+    curves = LRCurves(
+        steps=list(range(total)),
+        epochs=epochs,
+        lr={},
+        steps_per_epoch=per_epoch,
+        title=_title(optimizer, config, scheduler, total, epochs[-1] + 1 if epochs else 0),
+        note=note,
+    )
+    for what, target in (
+        ("lr", curves.lr),
+        ("momentum", curves.momentum),
+        ("weight_decay", curves.weight_decay),
+    ):
+        for i, name in enumerate(names):
+            column = [table[k][i].get(what) for k in ks]
+            if all(v is not None for v in column):
+                target[name] = [float(v) for v in column]  # type: ignore[arg-type]
+    if isinstance(scheduler, ScheduleLR):
+        _mark_warmup_and_boundaries(curves, config, pv, ks)
+    return curves
+
+
+def scheduler_steps(
+    batches_per_epoch: int,
+    accumulate: int,
+    total_optimizer_steps: int,
+    *,
+    interval: str = "step",
+    frequency: int = 1,
+) -> list[int]:
+    """How many times the scheduler has stepped before each optimizer step, as in Lightning.
+
+    Lightning steps an optimizer after every ``accumulate`` batches and at the last batch
+    of an epoch; it steps an ``interval: step`` scheduler after an optimizer step when the
+    epoch's batch count ``batch_idx + 1`` is a multiple of ``frequency``, and an
+    ``interval: epoch`` one after every ``frequency``-th epoch.
+
+    Args:
+        batches_per_epoch: Training batches per epoch (before accumulation).
+        accumulate: ``trainer.accumulate_grad_batches``.
+        total_optimizer_steps: Optimizer steps in the run.
+        interval: ``step`` or ``epoch``.
+        frequency: ``optim.frequency``.
+
+    Returns:
+        ``k[t]``: the scheduler step in force at optimizer step ``t``.
+
+    Example:
+        >>> scheduler_steps(4, 1, 8, interval="epoch")
+        [0, 0, 0, 0, 1, 1, 1, 1]
+        >>> scheduler_steps(5, 2, 6)  # 3 optimizer steps per epoch
+        [0, 1, 2, 3, 4, 5]
+
+    """
+    ks: list[int] = []
+    k = 0
+    epoch = 0
+    while len(ks) < total_optimizer_steps:
+        for batch_idx in range(batches_per_epoch):
+            last = batch_idx + 1 == batches_per_epoch
+            if (batch_idx + 1) % accumulate and not last:
+                continue
+            ks.append(k)
+            if len(ks) == total_optimizer_steps:
+                return ks
+            if interval == "step" and (batch_idx + 1) % frequency == 0:
+                k += 1
+        epoch += 1
+        if interval == "epoch" and epoch % frequency == 0:
+            k += 1
+    return ks
+
+
+def write_data(curves: LRCurves, path: Path) -> None:
+    """Write the plotted values: ``.json`` as a mapping, anything else as CSV.
+
+    CSV columns: ``step``, ``epoch``, ``lr/<group>``, ``momentum/<group>``,
+    ``weight_decay/<group>``; floats at full precision (``repr``).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".json":
+        payload = dataclasses.asdict(curves)
+        path.write_text(json.dumps(payload))
+        return
+    columns = _columns(curves)
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["step", "epoch", *columns])
+        series = [_column(curves, c) for c in columns]
+        for i, (step, epoch) in enumerate(zip(curves.steps, curves.epochs, strict=True)):
+            writer.writerow([step, epoch, *(repr(s[i]) for s in series)])
+
+
+def read_data(path: Path) -> dict[str, list[float]]:
+    """Read a CSV written by :func:`write_data` back as ``{column: values}``."""
+    with Path(path).open() as f:
+        rows = list(csv.DictReader(f))
+    return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {})}
+
+
+def draw_png(
+    curves: LRCurves,
+    path: Path,
+    *,
+    log: bool = False,
+    momentum: bool = False,
+    weight_decay: bool = False,
+) -> None:
+    """Draw the curves with matplotlib (no pyplot, no display needed) into ``path``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels: list[tuple[str, dict[str, list[float]]]] = [("learning rate", curves.lr)]
+    if momentum:
+        panels.append(("momentum", curves.momentum))
+    if weight_decay:
+        panels.append(("weight decay", curves.weight_decay))
+    heights = [3.0] + [1.4] * (len(panels) - 1)
+    fig = Figure(figsize=(10, 1.4 + sum(heights)), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
+    # One extra point so the last step is drawn as wide as the others (steps-post).
+    steps = [*curves.steps, len(curves.steps)]
+    for ax, (label, series) in zip(axes, panels, strict=True):
+        lines = _distinct(series)
+        for i, (names, values) in enumerate(lines):
+            ax.plot(
+                steps,
+                [*values, values[-1]],
+                color=COLORS[i % len(COLORS)],
+                lw=1.8,
+                drawstyle="steps-post",
+                label=_legend(names, values, label),
+            )
+        if not lines:
+            ax.text(0.5, 0.5, f"no {label} option", ha="center", va="center",
+                    transform=ax.transAxes, color="0.4")  # fmt: skip
+        elif all(min(v) == max(v) for _, v in lines) and label != "learning rate":
+            ax.text(0.99, 0.05, "constant", ha="right", va="bottom",
+                    transform=ax.transAxes, color="0.4")  # fmt: skip
+        ax.set_ylabel(label)
+        if log and label == "learning rate":
+            ax.set_yscale("log")
+        _mark_epochs(ax, curves)
+        if curves.warmup_end and label == "learning rate":
+            ax.axvspan(0, curves.warmup_end, color="0.85", alpha=0.6, lw=0,
+                       label=f"warmup ({curves.warmup_end} steps)")  # fmt: skip
+        for b in curves.boundaries if label == "learning rate" else ():
+            ax.axvline(b, color="0.3", ls="--", lw=1)
+        ax.grid(True, axis="y", alpha=0.3)
+        if lines:
+            ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    fig.suptitle(curves.title, fontsize=10)
+    if curves.note:
+        axes[0].text(0.5, 0.5, curves.note, ha="center", va="center", wrap=True,
+                     transform=axes[0].transAxes, fontsize=9,
+                     bbox={"facecolor": "lightyellow", "edgecolor": "0.6"})  # fmt: skip
+    axes[-1].set_xlabel("optimizer step")
+    axes[-1].set_xlim(0, len(curves.steps))
+    if curves.steps_per_epoch:
+        per = curves.steps_per_epoch
+        top = axes[0].secondary_xaxis("top", functions=(lambda s: s / per, lambda e: e * per))
+        top.set_xlabel("epoch")
+        top.xaxis.get_major_locator().set_params(integer=True)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def ascii_chart(
+    curves: LRCurves,
+    *,
+    log: bool = False,
+    momentum: bool = False,
+    weight_decay: bool = False,
+    width: int = 72,
+    height: int = 14,
+) -> str:
+    """The curves as text: one mark per group, epoch ticks under the x-axis.
+
+    Example:
+        >>> c = LRCurves(steps=[0, 1, 2, 3], epochs=[0, 0, 1, 1], lr={"a": [1.0, 0.75, 0.5, 0.25]},
+        ...              steps_per_epoch=2)
+        >>> print(ascii_chart(c, width=8, height=4))  # doctest: +NORMALIZE_WHITESPACE
+        learning rate
+              1 |**
+                |  **
+                |    **
+           0.25 |      **
+                +-------+
+                 0      3  optimizer step (| = epoch)
+                 |   |
+          * a  (1 -> 0.25)
+
+    """
+    blocks = [_ascii_panel("learning rate", curves.lr, curves, log, width, height)]
+    if momentum:
+        blocks.append(_ascii_panel("momentum", curves.momentum, curves, False, width, 5))
+    if weight_decay:
+        blocks.append(_ascii_panel("weight decay", curves.weight_decay, curves, False, width, 5))
+    head = [curves.title] if curves.title else []
+    if curves.note:
+        head.append(f"note: {curves.note}")
+    return "\n".join([*head, *blocks])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _values_per_scheduler_step(
+    optimizer: torch.optim.Optimizer, scheduler: Any, count: int
+) -> tuple[list[list[dict[str, float | None]]], str | None]:
+    """``table[k][group]`` = lr / momentum / weight_decay once the scheduler stepped k times."""
+    base = [_group_values(g) for g in optimizer.param_groups]
+    if scheduler is None:
+        return [base] * count, None
+    if isinstance(scheduler, ScheduleLR):
+        table = []
+        for k in range(count):
+            lrs = scheduler.lr_at(k)
+            table.append([{**b, "lr": lr} for b, lr in zip(base, lrs, strict=True)])
+        return table, None
+    if isinstance(scheduler, ReduceLROnPlateau):
+        note = (
+            "ReduceLROnPlateau lowers the lr when the monitored metric stops improving, "
+            "which only training can tell: shown is the starting lr"
+        )
+        return [base] * count, note
+    # A torch scheduler: step a copy (parameters shared, not copied) as fit steps it.
+    memo = {id(p): p for g in optimizer.param_groups for p in g["params"]}
+    sched = copy.deepcopy(scheduler, memo)
+    table = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "lr_scheduler.step() before optimizer.step()"
+        for k in range(count):
+            table.append([_group_values(g) for g in sched.optimizer.param_groups])
+            if k + 1 < count:
+                sched.step()
+    return table, None
+
+
+def _group_values(group: Mapping[str, Any]) -> dict[str, float | None]:
+    mom = group.get("momentum")
+    if mom is None and "betas" in group:
+        mom = group["betas"][0]
+    wd = group.get("weight_decay")
+    return {
+        "lr": _float(group["lr"]),
+        "momentum": None if mom is None else _float(mom),
+        "weight_decay": None if wd is None else _float(wd),
+    }
+
+
+def _float(value: Any) -> float:
+    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+
+
+def _epochs_of_steps(batches: int, accumulate: int, total: int) -> list[int]:
+    per_epoch = -(-batches // accumulate)
+    return [t // per_epoch for t in range(total)]
+
+
+def _mark_warmup_and_boundaries(curves: LRCurves, config: Any, pv: Any, ks: list[int]) -> None:
+    from lit_optim.schedules import _warmup_steps
+
+    def first_step_at(k: int) -> int | None:
+        return next((t for t, kt in enumerate(ks) if kt >= k), None)
+
+    horizon_total = pv.total or (ks[-1] + 1 if ks else 1)
+    horizon = Horizon(max(int(horizon_total), 1), max(int(pv.steps_per_epoch or 1), 1))
+    warm = 0
+    if config.warmup is not None:
+        warm = _warmup_steps(config.warmup, horizon, "optim.warmup")
+        curves.warmup_end = first_step_at(warm) or 0
+    main = config.schedule
+    if isinstance(main, SequenceSchedule) or (
+        not isinstance(main, Schedule) and main is not None and not is_torch_scheduler(main)
+    ):
+        main = build_schedule(main, "optim.schedule")
+    if isinstance(main, SequenceSchedule):
+        marks = (first_step_at(warm + b) for b in main.boundaries)
+        curves.boundaries = [t for t in marks if t is not None]
+
+
+def _title(
+    optimizer: torch.optim.Optimizer, config: Any, scheduler: Any, steps: int, epochs: int
+) -> str:
+    name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+    spec = config.optimizer
+    args = dict(spec.get("init_args") or {}) if isinstance(spec, Mapping) else {}
+    opt = f"{name}({_kwargs(args)})"
+    if scheduler is None:
+        sched = "constant lr"
+    elif isinstance(scheduler, ScheduleLR):
+        main = build_schedule(config.schedule, "optim.schedule") if config.schedule else None
+        sched = _describe(main) if main is not None else "Constant"
+        if any(r.schedule is not None for r in config.groups):
+            sched += " (per-group schedules)"
+        if config.warmup is not None:
+            w = config.warmup
+            length = (
+                f"{w.steps} steps"
+                if w.steps is not None
+                else (f"{w.epochs} epochs" if w.epochs is not None else f"{w.fraction:.0%}")
+            )
+            sched = f"{w.mode} warmup {length} + {sched}"
+    else:
+        spec = config.schedule
+        init = dict(spec.get("init_args") or {}) if isinstance(spec, Mapping) else {}
+        sched = f"{type(scheduler).__name__}({_kwargs(init)})"
+    every = "" if config.frequency == 1 else f" every {config.frequency}"
+    return (
+        f"{opt}\n{sched}, stepped per {config.interval}{every}  ·  "
+        f"{steps} optimizer steps, {epochs} epochs"
+    )
+
+
+def _describe(schedule: Schedule) -> str:
+    if not dataclasses.is_dataclass(schedule):
+        return type(schedule).__name__
+    shown = {}
+    for f in dataclasses.fields(schedule):
+        value = getattr(schedule, f.name)
+        default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
+        if value != default:
+            shown[f.name] = _describe(value) if isinstance(value, Schedule) else value
+    return f"{type(schedule).__name__}({_kwargs(shown)})"
+
+
+def _kwargs(args: Mapping[str, Any]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(fmt(x) for x in v) + "]"
+        return repr(v) if isinstance(v, str) else str(v)
+
+    return ", ".join(f"{k}={fmt(v)}" for k, v in args.items())
+
+
+def _columns(curves: LRCurves) -> list[str]:
+    return (
+        [f"lr/{n}" for n in curves.lr]
+        + [f"momentum/{n}" for n in curves.momentum]
+        + [f"weight_decay/{n}" for n in curves.weight_decay]
+    )
+
+
+def _column(curves: LRCurves, column: str) -> list[float]:
+    what, _, name = column.partition("/")
+    return {"lr": curves.lr, "momentum": curves.momentum, "weight_decay": curves.weight_decay}[
+        what
+    ][name]
+
+
+def _distinct(series: Mapping[str, list[float]]) -> list[tuple[list[str], list[float]]]:
+    """Groups with identical curves share one line (their names joined in the legend)."""
+    out: list[tuple[list[str], list[float]]] = []
+    for name, values in series.items():
+        for names, seen in out:
+            if seen == values:
+                names.append(name)
+                break
+        else:
+            out.append(([name], values))
+    return out
+
+
+def _legend(names: Sequence[str], values: Sequence[float], label: str) -> str:
+    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} (+{len(names) - 1} groups)"
+    if label != "learning rate":
+        return shown
+    return f"{shown}  (peak {max(values):.3g})"
+
+
+def _mark_epochs(ax: Any, curves: LRCurves) -> None:
+    per = curves.steps_per_epoch
+    if not per:
+        return
+    epochs = len(curves.steps) / per
+    every = max(1, math.ceil(epochs / 40))  # at most ~40 marks
+    for e in range(every, math.ceil(epochs), every):
+        ax.axvline(e * per, color="0.75", lw=0.6, ls=":", zorder=0)
+
+
+def _ascii_panel(
+    label: str,
+    series: Mapping[str, list[float]],
+    curves: LRCurves,
+    log: bool,
+    width: int,
+    height: int,
+) -> str:
+    lines = _distinct(series)
+    if not lines:
+        return f"{label}: (no such option)"
+    n = len(curves.steps)
+    width = max(2, min(width, n))
+    # Column c shows the step at its left edge (what a step-function plot shows).
+    cols = [min(n - 1, (c * (n - 1)) // (width - 1)) for c in range(width)]
+
+    def scale(v: float) -> float:
+        return math.log10(v) if log else v
+
+    values = [scale(v) for _, s in lines for v in s if not (log and v <= 0)]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    span = hi - lo or 1.0
+    grid = [[" "] * width for _ in range(height)]
+    for i, (_, s) in enumerate(lines):
+        mark = _ASCII_MARKS[i % len(_ASCII_MARKS)]
+        for c, t in enumerate(cols):
+            v = s[t]
+            if log and v <= 0:
+                continue
+            row = height - 1 - round((scale(v) - lo) / span * (height - 1))
+            grid[row][c] = mark
+
+    def fmt(v: float) -> str:
+        return f"{(10**v if log else v):.3g}"
+
+    top, bottom = fmt(hi), fmt(lo)
+    pad = max(len(top), len(bottom))
+    out = [label + (" (log scale)" if log else "")]
+    for r, row in enumerate(grid):
+        tick = top if r == 0 else (bottom if r == height - 1 else "")
+        out.append(f"{tick:>{pad + 2}} |{''.join(row)}")
+    out.append(" " * (pad + 3) + "+" + "-" * (width - 1) + "+")
+    last = str(n - 1)
+    out.append(" " * (pad + 4) + "0" + last.rjust(width - 1) + "  optimizer step (| = epoch)")
+    per = curves.steps_per_epoch
+    if per:
+        marks = [" "] * width
+        for c, t in enumerate(cols):
+            if t % per == 0 or (c and cols[c - 1] // per != t // per):
+                marks[c] = "|"
+        out.append(" " * (pad + 4) + "".join(marks).rstrip())
+    for i, (names, s) in enumerate(lines):
+        mark = _ASCII_MARKS[i % len(_ASCII_MARKS)]
+        out.append(f"  {mark} {', '.join(names)}  ({s[0]:.3g} -> {s[-1]:.3g})")
+    return "\n".join(out)

@@ -1,0 +1,231 @@
+"""The param-group table: ``lit-optim groups`` and the summary printed when ``fit`` starts.
+
+Rows come straight from :class:`~lit_optim.groups.ParamGroups` (what the optimizer is
+built from), so the table shows exactly the groups, lrs and options the run uses.
+Rendering uses rich; without a terminal (a pipe, a log file, the ``fit`` summary) the
+output is plain text with no ANSI codes.
+
+Example:
+    >>> import torch
+    >>> from lit_optim import OptimConfig
+    >>> from lit_optim.groups import build_param_groups
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
+    >>> pg = build_param_groups(model, OptimConfig(), {"lr": 0.1, "weight_decay": 0.01})
+    >>> [r.name for r in group_rows(pg)]
+    ['default', 'default/no_decay']
+
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from rich import box
+
+from lit_optim.groups import ParamGroups, ParamInfo
+
+__all__ = ["GroupRow", "group_rows", "group_table", "param_table", "render"]
+
+# Keys of a group dict that have their own column (everything else is an "option").
+_OWN_COLUMNS = ("params", "name", "lr", "weight_decay", "initial_lr")
+_BOX = box.SIMPLE_HEAD
+# Wide enough that no column wraps when the output is not a terminal.
+_PLAIN_WIDTH = 240
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One optimizer param group as the table shows it.
+
+    Attributes:
+        name: Group name (merged groups read ``a+b``).
+        rule: The rule(s) that produced it (``groups[0] (head)``, ``default``).
+        tensors: Number of parameter tensors.
+        numel: Number of scalar parameters.
+        lr: Base lr (before any schedule or warmup factor).
+        weight_decay: Weight decay, or ``None`` when the optimizer has no such option.
+        options: Per-group options that differ from the optimizer's defaults
+            (``betas``, ``momentum``, ... set by a rule).
+
+    """
+
+    name: str
+    rule: str
+    tensors: int
+    numel: int
+    lr: Any
+    weight_decay: Any
+    options: dict[str, Any]
+
+
+def group_rows(
+    groups: ParamGroups, defaults: Mapping[str, Any] | None = None
+) -> list[GroupRow]:
+    """One :class:`GroupRow` per optimizer param group, in optimizer order.
+
+    Args:
+        groups: The param groups (also after the optimizer and scheduler were built on
+            them: the base lr is then read from ``initial_lr``).
+        defaults: The optimizer's ``defaults``; options equal to them are not listed.
+
+    """
+    defaults = defaults or {}
+    rows = []
+    for group, rule in zip(groups.groups, groups.rules, strict=True):
+        params = group["params"]
+        options = {
+            k: v
+            for k, v in group.items()
+            if k not in _OWN_COLUMNS and (k not in defaults or not _same(v, defaults[k]))
+        }
+        rows.append(
+            GroupRow(
+                name=str(group.get("name", "")),
+                rule=rule,
+                tensors=len(params),
+                numel=sum(p.numel() for p in params),
+                lr=group.get("initial_lr", group.get("lr")),
+                weight_decay=group.get("weight_decay"),
+                options=options,
+            )
+        )
+    return rows
+
+
+def group_table(
+    groups: ParamGroups, optimizer: torch.optim.Optimizer | None = None, *, compact: bool = False
+) -> Any:
+    """A rich renderable: the group table, its totals, and the frozen parameters apart.
+
+    Args:
+        groups: The param groups of the run.
+        optimizer: The optimizer built on them (its name titles the table; options equal
+            to its defaults are not repeated per group).
+        compact: Summarise frozen parameters by rule (one line each) instead of
+            listing every frozen tensor; used for the summary at the start of ``fit``.
+
+    Returns:
+        A ``rich.console.Group`` to print with a rich ``Console`` or :func:`render`.
+
+    """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = group_rows(groups, optimizer.defaults if optimizer is not None else None)
+    name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__) if optimizer else ""
+    has_wd = any(r.weight_decay is not None for r in rows)
+    has_options = any(r.options for r in rows)
+    title = f"{name} param groups" if name else "param groups"
+    table = Table(
+        title=title, title_justify="left", show_footer=True, header_style="bold", box=_BOX
+    )
+    table.add_column("group", footer="total", style="cyan", no_wrap=True)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("tensors", footer=str(sum(r.tensors for r in rows)), justify="right")
+    table.add_column("params", footer=f"{sum(r.numel for r in rows):,}", justify="right")
+    table.add_column("lr", justify="right")
+    if has_wd:
+        table.add_column("weight_decay", justify="right")
+    if has_options:
+        table.add_column("options")
+    for r in rows:
+        cells = [r.name, r.rule, str(r.tensors), f"{r.numel:,}", _num(r.lr)]
+        if has_wd:
+            cells.append(_num(r.weight_decay))
+        if has_options:
+            cells.append(", ".join(f"{k}={_num(v)}" for k, v in r.options.items()))
+        table.add_row(*cells)
+
+    parts: list[Any] = [table]
+    frozen = [p for p in groups.params if p.frozen]
+    if frozen:
+        total = sum(p.numel for p in frozen)
+        head = f"frozen (not in the optimizer): {len(frozen)} tensors, {total:,} params"
+        if compact:
+            lines = [head]
+            for reason, members in _by_reason(frozen).items():
+                count = sum(p.numel for p in members)
+                lines.append(f"  {reason}: {len(members)} tensors, {count:,} params")
+            parts.append(Text("\n".join(lines)))
+        else:
+            ftable = Table(title=head, title_justify="left", header_style="bold", box=_BOX)
+            ftable.add_column("parameter", no_wrap=True)
+            ftable.add_column("shape")
+            ftable.add_column("params", justify="right")
+            ftable.add_column("why", no_wrap=True)
+            for p in frozen:
+                ftable.add_row(p.name, _shape(p.shape), f"{p.numel:,}", p.rule)
+            parts.append(ftable)
+    return Group(*parts)
+
+
+def param_table(groups: ParamGroups) -> Any:
+    """A rich table with every parameter: its group, rule, layer id, shape and decay."""
+    from rich.table import Table
+
+    with_layers = groups.num_layers is not None
+    table = Table(title="parameters", title_justify="left", header_style="bold", box=_BOX)
+    table.add_column("parameter", style="cyan", no_wrap=True)
+    table.add_column("group", no_wrap=True)
+    if with_layers:
+        table.add_column("layer", justify="right")
+    table.add_column("shape")
+    table.add_column("params", justify="right")
+    table.add_column("decay")
+    table.add_column("rule", no_wrap=True)
+    for p in groups.params:
+        cells = [p.name, "(frozen)" if p.frozen else p.group]
+        if with_layers:
+            cells.append("" if p.layer_id is None else str(p.layer_id))
+        cells += [_shape(p.shape), f"{p.numel:,}", "-" if p.frozen else _yes(p.decay), p.rule]
+        table.add_row(*cells)
+    return table
+
+
+def render(renderable: Any, width: int = _PLAIN_WIDTH) -> str:
+    """Render a rich renderable to plain text (no ANSI codes), as piped output shows it."""
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines())
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (RuntimeError, TypeError, ValueError):  # tensors, arrays
+        return False
+
+
+def _by_reason(params: Sequence[ParamInfo]) -> dict[str, list[ParamInfo]]:
+    out: dict[str, list[ParamInfo]] = {}
+    for p in params:
+        out.setdefault(p.rule, []).append(p)
+    return out
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list | tuple):
+        return "(" + ", ".join(_num(v) for v in value) + ")"
+    return str(value)
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) or "scalar"
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
