@@ -6,7 +6,7 @@ time of each variant (interleaved in every repeat to cancel drift) as a ratio to
 with a single group. Wall time is what the issue asks for; process CPU time is printed
 next to it because it is far less sensitive to other processes sharing the machine.
 
-    /work/venv/bin/python benchmarks/bench_multi_tensor.py [--repeats 7]
+    /work/venv/bin/python benchmarks/bench_multi_tensor.py [--repeats 9]
 
 All torch variants use ``foreach=True`` (torch's multi-tensor path, its default on GPU;
 on CPU torch defaults to a per-tensor loop, shown once for reference). Variants of one
@@ -126,7 +126,7 @@ def compare(
 def main() -> None:
     """Run the three comparisons."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--vit-width", type=int, default=768)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -158,7 +158,7 @@ def main() -> None:
             "    torch, 1 group, CPU default (for-loop)": lambda: torch.optim.AdamW(params),
         },
         args.repeats,
-        steps=10,
+        steps=5,
     )
     compare(
         "SGD momentum=0.9, 300 x (Linear(64,64) + LayerNorm)",
@@ -172,7 +172,7 @@ def main() -> None:
             ),
         },
         args.repeats,
-        steps=10,
+        steps=5,
     )
     del model, layers, params
 
@@ -191,7 +191,7 @@ def main() -> None:
             "lit_optim single pass, layer decay": lambda: adamw(layer_decay_groups(layers)),
         },
         args.repeats,
-        steps=2,
+        steps=1,
     )
 
 

@@ -9,9 +9,9 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 
 from __future__ import annotations
 
-import re
 import sys
 from argparse import ArgumentError
+from collections.abc import Mapping
 from pathlib import Path
 from types import MethodType
 from typing import Any
@@ -22,9 +22,12 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError, closest
+from lit_optim.errors import ConfigError
+from lit_optim.messages import bad_config_message
 from lit_optim.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.run import build_all, preview
+from lit_optim.scheduler import is_torch_scheduler
+from lit_optim.schedules import build_schedule
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
@@ -56,6 +59,19 @@ class LitOptimCLI(LightningCLI):
             type=OptimConfig,
             help="Optimizer, param groups and schedule (see lit_optim.OptimConfig).",
         )
+
+    def before_instantiate_classes(self) -> None:
+        """Build every schedule under its own key path before jsonargparse instantiates it.
+
+        jsonargparse builds ``class_path: Lambda`` schedules itself, where a bad argument
+        cannot know whether it sits in ``optim.schedule`` or ``optim.groups[2].schedule``.
+        """
+        optim = self._config_section_raw().get("optim")
+        if optim is not None:
+            check_schedules(optim)
+
+    def _config_section_raw(self) -> Any:
+        return self.config[self.subcommand] if self.subcommand else self.config
 
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
@@ -96,6 +112,19 @@ def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:
     )
 
 
+def check_schedules(optim: Any) -> None:
+    """Build the global and every per-group lit_optim schedule spec, naming its key path."""
+    specs = [("optim.schedule", optim.get("schedule"))]
+    for i, rule in enumerate(optim.get("groups") or []):
+        rule = getattr(rule, "init_args", rule)  # a list item may be {class_path, init_args}
+        if hasattr(rule, "get"):
+            specs.append((f"optim.groups[{i}].schedule", rule.get("schedule")))
+    for key, spec in specs:
+        spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
+        if isinstance(spec, Mapping) and not is_torch_scheduler(spec):
+            build_schedule(spec, key)
+
+
 def preflight(
     model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
 ) -> None:
@@ -127,8 +156,11 @@ def main(argv: list[str] | None = None) -> None:
         # LightningCLI reads sys.argv itself (and warns when given both); hand it ours.
         sys.argv = [saved_argv[0] if saved_argv else "lit-optim", *with_default_config(args)]
         LitOptimCLI()
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, ArgumentError, ValueError, TypeError, MisconfigurationException) as err:
+        message = bad_config_message(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     finally:
         sys.argv = saved_argv

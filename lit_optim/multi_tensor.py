@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -133,7 +134,7 @@ def _chunks(batch: _Pass) -> list[_Pass]:
     if start == 0:
         return [batch]
     bounds.append((start, len(batch.params)))
-    lists = [f.name for f in dataclasses.fields(batch) if f.type.startswith("list")]
+    lists = [f.name for f in dataclasses.fields(batch) if str(f.type).startswith("list")]
     return [
         dataclasses.replace(batch, **{name: getattr(batch, name)[lo:hi] for name in lists})
         for lo, hi in bounds
@@ -505,7 +506,10 @@ def _add_lr_scaled_(
 
 
 _VARIANTS: dict[type[torch.optim.Optimizer], type[torch.optim.Optimizer]] = {
-    torch.optim.Adam: MultiTensorAdam,
-    torch.optim.AdamW: MultiTensorAdamW,
     torch.optim.SGD: MultiTensorSGD,
 }
+# Adam and AdamW share one implementation (and a ``decoupled_weight_decay`` group option)
+# since torch 2.6; on older torch they have no single-pass variant.
+if "decoupled_weight_decay" in inspect.signature(torch.optim.Adam).parameters:
+    _VARIANTS[torch.optim.Adam] = MultiTensorAdam
+    _VARIANTS[torch.optim.AdamW] = MultiTensorAdamW

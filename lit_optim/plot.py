@@ -22,6 +22,7 @@ import csv
 import dataclasses
 import json
 import math
+import textwrap
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lit_optim.errors import ConfigError
-from lit_optim.scheduler import ScheduleLR, is_torch_scheduler
+from lit_optim.scheduler import ScheduleLR
 from lit_optim.schedules import Horizon, Schedule, build_schedule
 from lit_optim.schedules import Sequence as SequenceSchedule
 
@@ -41,6 +42,7 @@ __all__ = [
     "ascii_chart",
     "draw_png",
     "lr_curves",
+    "matplotlib_available",
     "plot_command",
     "read_data",
     "scheduler_steps",
@@ -121,12 +123,9 @@ def plot_command(
     if curves.note:
         note(curves.note)
     use_ascii = ascii_only
-    if not use_ascii:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            note("matplotlib is not installed (pip install 'lit-optim[plot]'); drawing as text")
-            use_ascii = True
+    if not use_ascii and not matplotlib_available():
+        note("matplotlib is not installed (pip install 'lit-optim[plot]'); drawing as text")
+        use_ascii = True
     if data is None and (out is not None or not use_ascii):
         data = (out or Path("lr.png")).with_suffix(".csv")
     if data is not None:
@@ -139,6 +138,16 @@ def plot_command(
         print(f"wrote {png} ({len(curves.steps)} steps, {len(curves.lr)} groups)")
     if data is not None:
         print(f"wrote {data}")
+
+
+def matplotlib_available() -> bool:
+    """Whether the parts of matplotlib the tools draw with can be imported."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def lr_curves(run: Any) -> LRCurves:
@@ -315,7 +324,7 @@ def draw_png(
                 color=COLORS[i % len(COLORS)],
                 lw=1.8,
                 drawstyle="steps-post",
-                label=_legend(names, values, label),
+                label=_legend(names, values, label, len(series)),
             )
         if not lines:
             ax.text(0.5, 0.5, f"no {label} option", ha="center", va="center",
@@ -335,9 +344,9 @@ def draw_png(
         ax.grid(True, axis="y", alpha=0.3)
         if lines:
             ax.legend(loc="best", fontsize=8, framealpha=0.9)
-    fig.suptitle(curves.title, fontsize=10)
+    fig.suptitle(_wrap(curves.title), fontsize=10)
     if curves.note:
-        axes[0].text(0.5, 0.5, curves.note, ha="center", va="center", wrap=True,
+        axes[0].text(0.5, 0.8, curves.note, ha="center", va="center", wrap=True,
                      transform=axes[0].transAxes, fontsize=9,
                      bbox={"facecolor": "lightyellow", "edgecolor": "0.6"})  # fmt: skip
     axes[-1].set_xlabel("optimizer step")
@@ -363,18 +372,19 @@ def ascii_chart(
     """The curves as text: one mark per group, epoch ticks under the x-axis.
 
     Example:
-        >>> c = LRCurves(steps=[0, 1, 2, 3], epochs=[0, 0, 1, 1], lr={"a": [1.0, 0.75, 0.5, 0.25]},
-        ...              steps_per_epoch=2)
-        >>> print(ascii_chart(c, width=8, height=4))  # doctest: +NORMALIZE_WHITESPACE
+        >>> c = LRCurves(steps=list(range(8)), epochs=[0] * 4 + [1] * 4, steps_per_epoch=4,
+        ...              lr={"a": [1 - t / 8 for t in range(8)], "b": [0.5] * 8})
+        >>> print(ascii_chart(c, width=8, height=4))
         learning rate
               1 |**
                 |  **
-                |    **
-           0.25 |      **
+                |oooooooo
+          0.125 |      **
                 +-------+
-                 0      3  optimizer step (| = epoch)
+                 0      7  optimizer step (| = epoch)
                  |   |
-          * a  (1 -> 0.25)
+          * a  (1 -> 0.125)
+          o b  (0.5 -> 0.5)
 
     """
     blocks = [_ascii_panel("learning rate", curves.lr, curves, log, width, height)]
@@ -456,11 +466,7 @@ def _mark_warmup_and_boundaries(curves: LRCurves, config: Any, pv: Any, ks: list
     if config.warmup is not None:
         warm = _warmup_steps(config.warmup, horizon, "optim.warmup")
         curves.warmup_end = first_step_at(warm) or 0
-    main = config.schedule
-    if isinstance(main, SequenceSchedule) or (
-        not isinstance(main, Schedule) and main is not None and not is_torch_scheduler(main)
-    ):
-        main = build_schedule(main, "optim.schedule")
+    main = build_schedule(config.schedule, "optim.schedule")  # ScheduleLR: never a torch one
     if isinstance(main, SequenceSchedule):
         marks = (first_step_at(warm + b) for b in main.boundaries)
         curves.boundaries = [t for t in marks if t is not None]
@@ -507,8 +513,18 @@ def _describe(schedule: Schedule) -> str:
         value = getattr(schedule, f.name)
         default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
         if value != default:
-            shown[f.name] = _describe(value) if isinstance(value, Schedule) else value
+            shown[f.name] = _Raw(_describe(value)) if isinstance(value, Schedule) else value
+            if isinstance(value, list | tuple) and any(isinstance(v, Schedule) for v in value):
+                shown[f.name] = [_Raw(_describe(v)) for v in value]
     return f"{type(schedule).__name__}({_kwargs(shown)})"
+
+
+class _Raw(str):
+    """Text shown as is in a title (a nested schedule), not quoted."""
+
+
+def _wrap(title: str, width: int = 120) -> str:
+    return "\n".join(textwrap.fill(line, width) for line in title.splitlines())
 
 
 def _kwargs(args: Mapping[str, Any]) -> str:
@@ -517,7 +533,7 @@ def _kwargs(args: Mapping[str, Any]) -> str:
             return f"{v:g}"
         if isinstance(v, list | tuple):
             return "[" + ", ".join(fmt(x) for x in v) + "]"
-        return repr(v) if isinstance(v, str) else str(v)
+        return repr(v) if isinstance(v, str) and not isinstance(v, _Raw) else str(v)
 
     return ", ".join(f"{k}={fmt(v)}" for k, v in args.items())
 
@@ -550,8 +566,11 @@ def _distinct(series: Mapping[str, list[float]]) -> list[tuple[list[str], list[f
     return out
 
 
-def _legend(names: Sequence[str], values: Sequence[float], label: str) -> str:
-    shown = ", ".join(names) if len(names) <= 3 else f"{names[0]} (+{len(names) - 1} groups)"
+def _legend(names: Sequence[str], values: Sequence[float], label: str, of: int) -> str:
+    if len(names) <= 3:
+        shown = ", ".join(names)
+    else:
+        shown = f"all {of} groups" if len(names) == of else f"{names[0]} (+{len(names) - 1})"
     if label != "learning rate":
         return shown
     return f"{shown}  (peak {max(values):.3g})"
@@ -607,7 +626,7 @@ def _ascii_panel(
     out = [label + (" (log scale)" if log else "")]
     for r, row in enumerate(grid):
         tick = top if r == 0 else (bottom if r == height - 1 else "")
-        out.append(f"{tick:>{pad + 2}} |{''.join(row)}")
+        out.append(f"{tick:>{pad + 2}} |{''.join(row)}".rstrip())
     out.append(" " * (pad + 3) + "+" + "-" * (width - 1) + "+")
     last = str(n - 1)
     out.append(" " * (pad + 4) + "0" + last.rjust(width - 1) + "  optimizer step (| = epoch)")

@@ -845,6 +845,8 @@ def build_schedule(
     """
     if spec is None or isinstance(spec, Schedule):
         return spec
+    if callable(getattr(spec, "as_dict", None)):  # a jsonargparse Namespace (nested in YAML)
+        spec = spec.as_dict()
     if isinstance(spec, type) and issubclass(spec, Schedule):
         return _construct(spec, {}, key)
     if isinstance(spec, str):

@@ -62,9 +62,7 @@ class GroupRow:
     options: dict[str, Any]
 
 
-def group_rows(
-    groups: ParamGroups, defaults: Mapping[str, Any] | None = None
-) -> list[GroupRow]:
+def group_rows(groups: ParamGroups, defaults: Mapping[str, Any] | None = None) -> list[GroupRow]:
     """One :class:`GroupRow` per optimizer param group, in optimizer order.
 
     Args:

@@ -77,7 +77,8 @@ class ResolvedRun:
         model: The instantiated model.
         datamodule: The instantiated data module (``None`` when the config has none).
         trainer: The instantiated trainer (no fit started).
-        config: The effective ``optim:`` section (the CLI's, else the model's own).
+        config: The effective ``optim:`` section (the CLI's, else the model's own;
+            ``None`` only when not built and there is none).
         preview: Optimizer, groups and scheduler built as ``configure_optimizers`` will.
 
     """
@@ -96,7 +97,8 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
     Args:
         cli_args: What would follow ``lit-optim fit`` (``--config x.yaml``, overrides);
             without ``--config`` / ``--model`` the embedded digits demo is used.
-        build: Also build optimizer and scheduler (``False`` only parses and instantiates).
+        build: Also build optimizer and scheduler (``False`` only parses and instantiates;
+            ``preview`` is then ``None``).
 
     Returns:
         The resolved run.
@@ -110,12 +112,13 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
     argv, sys.argv = sys.argv, sys.argv[:1]  # `args` stands for the whole command line
     try:
         with quiet_lightning():
-            cli = LitOptimCLI(args=args, run=False)
+            # No SaveConfigCallback: a tool writes nothing into the run's log directory.
+            cli = LitOptimCLI(args=args, run=False, save_config_callback=None)
     finally:
         sys.argv = argv
     model, trainer, datamodule = cli.model, cli.trainer, cli.datamodule
     config = cli._cli_optim() or (find_config(model) if isinstance(model, OptimMixin) else None)
-    if config is None:
+    if config is None and build:
         raise ConfigError(
             "optim",
             f"no optim: section in the config and {type(model).__name__} has no optim config "
@@ -129,16 +132,18 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
     """``lit-optim groups``: print the param-group table (and every parameter with --params)."""
     from rich.console import Console
 
-    from lit_optim.table import group_table, param_table
+    from lit_optim.table import group_table, param_table, render
 
     run = resolve_run(cli_args)
-    console = Console()
-    if not console.is_terminal:
-        # Piped: plain text, wide enough that no column wraps.
-        console = Console(width=240, color_system=None)
-    console.print(group_table(run.preview.groups, run.preview.optimizer))
+    tables = [group_table(run.preview.groups, run.preview.optimizer)]
     if params:
-        console.print(param_table(run.preview.groups))
+        tables.append(param_table(run.preview.groups))
+    console = Console()
+    for table in tables:
+        if console.is_terminal:
+            console.print(table)
+        else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
+            print(render(table))
 
 
 @contextlib.contextmanager
@@ -191,9 +196,7 @@ def _groups_parser() -> argparse.ArgumentParser:
         "Print the param groups fit will build: name, rule, tensors, parameters, lr, weight "
         "decay, other options, totals, and frozen parameters apart.",
     )
-    p.add_argument(
-        "--params", action="store_true", help="also list every parameter with its group"
-    )
+    p.add_argument("--params", action="store_true", help="also list every parameter with its group")
     return p
 
 

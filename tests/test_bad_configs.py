@@ -61,7 +61,9 @@ def snapshot(root: Path) -> dict[str, bytes]:
     if not root.exists():
         return {}
     return {
-        str(p.relative_to(root)) + ("/" if p.is_dir() else ""): b"" if p.is_dir() else p.read_bytes()
+        str(p.relative_to(root)) + ("/" if p.is_dir() else ""): b""
+        if p.is_dir()
+        else p.read_bytes()
         for p in sorted(root.rglob("*"))
     }
 
@@ -130,7 +132,9 @@ def test_bad_config_as_a_real_process_prints_one_line_without_usage(
 ) -> None:
     (case,) = [c for c in CASES if c.name == name]
     before = snapshot(existing_run)
-    proc = run_cli("fit", "--config", str(BASE), "--config", str(case.path), cwd=existing_run.parent)
+    proc = run_cli(
+        "fit", "--config", str(BASE), "--config", str(case.path), cwd=existing_run.parent
+    )
     assert proc.returncode == 2, proc.stderr[-3000:]
     line = error_line(proc.stderr)
     assert case.expect in line

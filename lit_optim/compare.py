@@ -1,0 +1,322 @@
+"""``lit-optim compare``: train one model with several ``optim:`` sections, side by side.
+
+Every run starts from the same base config (model, data, trainer settings) and the same
+seed, so the model initialisation and the batch order are identical; only the ``optim:``
+section differs -- each ``--optim`` file's section replaces the base's as a whole.
+Runs are trained one after another in this process. The result is one PNG (train loss per
+step, the validation metric per epoch, the lr per step; one colour per run) and a markdown
+table (final train loss, best validation metric, wall time, steps/s) printed and saved
+next to it, plus the raw series as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import yaml
+from lightning.pytorch.callbacks import Callback
+
+from lit_optim.cli import attach_config, preflight
+from lit_optim.config import OptimConfig
+from lit_optim.errors import ConfigError
+from lit_optim.plot import COLORS
+
+__all__ = ["RunResult", "compare_command", "load_optim_file", "markdown_table"]
+
+# Compare collects what it draws itself; the runs write no logs or checkpoints.
+_QUIET_TRAINER = (
+    "--trainer.logger=false",
+    "--trainer.enable_checkpointing=false",
+    "--trainer.enable_progress_bar=false",
+    "--trainer.enable_model_summary=false",
+)
+
+
+@dataclass
+class RunResult:
+    """What one run of the comparison produced.
+
+    Attributes:
+        name: The ``--optim`` file's stem.
+        optimizer: Optimizer class name.
+        loss: Train loss per optimizer step (mean over accumulated batches).
+        lr: ``{group: [lr at every optimizer step]}``.
+        metric: ``[(epoch, value)]`` of the validation metric.
+        steps_per_epoch: Optimizer steps per epoch.
+        wall_time: Seconds spent in ``trainer.fit``.
+        steps: Optimizer steps taken.
+
+    """
+
+    name: str
+    optimizer: str
+    loss: list[float] = field(default_factory=list)
+    lr: dict[str, list[float]] = field(default_factory=dict)
+    metric: list[tuple[int, float]] = field(default_factory=list)
+    steps_per_epoch: int | None = None
+    wall_time: float = 0.0
+    steps: int = 0
+
+    @property
+    def final_loss(self) -> float:
+        """Mean train loss over the last epoch's steps."""
+        tail = self.loss[-(self.steps_per_epoch or 1) :]
+        return sum(tail) / len(tail) if tail else math.nan
+
+    @property
+    def steps_per_second(self) -> float:
+        """Optimizer steps per second of ``trainer.fit`` (validation included)."""
+        return self.steps / self.wall_time if self.wall_time > 0 else math.nan
+
+
+def compare_command(
+    cli_args: list[str],
+    *,
+    optim_files: Sequence[Path],
+    out: Path = Path("compare.png"),
+    metric: str = "val_acc",
+    mode: str = "auto",
+) -> list[RunResult]:
+    """``lit-optim compare``: train once per ``--optim`` file, then draw and tabulate.
+
+    Args:
+        cli_args: LightningCLI arguments of the base run (``--config base.yaml``, overrides).
+        optim_files: YAML files, each with a top-level ``optim:`` section.
+        out: PNG path; the table goes to ``out`` with ``.md``, the series to ``.json``.
+        metric: Validation metric to compare (as logged by the model).
+        mode: ``max`` (higher is better), ``min``, or ``auto`` (``min`` for ``*loss*``).
+
+    Returns:
+        One result per run, in the order given.
+
+    Raises:
+        ConfigError: A file has no ``optim:`` section, a section is invalid for the model,
+            or the metric is never logged.
+
+    """
+    from lit_optim.tools import note, resolve_run
+
+    names = [Path(f).stem for f in optim_files]
+    if len(set(names)) != len(names):
+        raise ConfigError("--optim", f"file names must differ (they label the runs): {names}")
+    configs = [load_optim_file(Path(f)) for f in optim_files]
+    higher = mode == "max" or (mode == "auto" and "loss" not in metric)
+
+    base = resolve_run(cli_args, build=False)
+    seed = base.cli.config.get("seed_everything")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        seed = 0  # every run must start from the same initialisation
+    run_args = [*cli_args, *_QUIET_TRAINER, f"--seed_everything={seed}"]
+
+    results = []
+    for i, (name, config) in enumerate(zip(names, configs, strict=True)):
+        note(f"[{i + 1}/{len(names)}] {name}: training (seed {seed})")
+        result = _train(run_args, name, config, metric)
+        if not result.metric:
+            raise ConfigError(
+                "--metric",
+                f"{metric!r} was never logged during validation of run {name!r}; give a metric "
+                "the model logs with self.log (e.g. val_acc, val_loss)",
+            )
+        results.append(result)
+
+    table = markdown_table(results, metric, higher)
+    print(table)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".md").write_text(table + "\n")
+    out.with_suffix(".json").write_text(
+        json.dumps({"metric": metric, "runs": [asdict(r) for r in results]})
+    )
+    try:
+        draw_compare(results, out, metric)
+        print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.json')}")
+    except ImportError:
+        note("matplotlib is not installed (pip install 'lit-optim[plot]'): no PNG, table only")
+        print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.json')}")
+    return results
+
+
+def load_optim_file(path: Path) -> OptimConfig:
+    """Read the ``optim:`` section of a YAML file into an :class:`OptimConfig`.
+
+    Raises:
+        ConfigError: The file is missing, not YAML, or has no top-level ``optim:`` mapping.
+
+    """
+    key = f"--optim {path}"
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(key, f"cannot read it ({err.strerror}); give a YAML file") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(key, f"not valid YAML: {err}") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("optim"), Mapping):
+        found = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+        raise ConfigError(
+            key,
+            f"expected a top-level `optim:` mapping, found {found or 'nothing'} "
+            "(e.g. optim: {optimizer: {class_path: torch.optim.SGD, init_args: {lr: 0.05}}})",
+        )
+    section = dict(data["optim"])
+    section.setdefault("summary", False)  # one table per run would drown the comparison
+    return OptimConfig.from_dict(section, key="optim")
+
+
+def markdown_table(results: Sequence[RunResult], metric: str, higher: bool = True) -> str:
+    """The comparison as a markdown table, one row per run."""
+    best = "max" if higher else "min"
+    lines = [
+        f"| run | optimizer | final train loss | {best} {metric} | wall time (s) | steps/s |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        values = [v for _, v in r.metric]
+        top = (max if higher else min)(values) if values else math.nan
+        lines.append(
+            f"| {r.name} | {r.optimizer} | {r.final_loss:.4f} | {top:.4f} | "
+            f"{r.wall_time:.1f} | {r.steps_per_second:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def draw_compare(results: Sequence[RunResult], path: Path, metric: str) -> None:
+    """Train loss per step, the metric per epoch and the lr per step, one colour per run."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_loss, ax_metric, ax_lr = fig.subplots(1, 3)
+    lrs: list[float] = []
+    for i, r in enumerate(results):
+        color = COLORS[i % len(COLORS)]
+        steps = list(range(len(r.loss)))
+        ax_loss.plot(steps, r.loss, color=color, alpha=0.25, lw=0.8)
+        ax_loss.plot(steps, _smooth(r.loss), color=color, lw=1.8, label=r.name)
+        if r.metric:
+            epochs = [e + 1 for e, _ in r.metric]
+            ax_metric.plot(epochs, [v for _, v in r.metric], "o-", color=color, label=r.name)
+        seen: list[list[float]] = []
+        for values in r.lr.values():
+            if values in seen:
+                continue
+            # Later runs thinner and dashed, so runs with the same lr stay visible.
+            ax_lr.plot(
+                [*range(len(values)), len(values)],
+                [*values, values[-1]],
+                color=color,
+                ls="-" if i % 2 == 0 else (0, (4, 3)),
+                lw=max(3.2 - 0.7 * i, 1.0),
+                drawstyle="steps-post",
+                label=r.name if not seen else None,
+            )
+            seen.append(values)
+            lrs.extend(values)
+    ax_loss.set(title="train loss (per step; bold: mean of 10)", xlabel="optimizer step")
+    ax_loss.set_yscale("log")
+    ax_loss.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax_loss.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax_metric.set(title=f"{metric} (per epoch)", xlabel="epoch")
+    ax_metric.xaxis.get_major_locator().set_params(integer=True)
+    ax_lr.set(title="learning rate (per step)", xlabel="optimizer step")
+    positive = [v for v in lrs if v > 0]
+    if positive and max(positive) / min(positive) > 20:
+        ax_lr.set_yscale("log")
+        ax_lr.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    for ax in (ax_loss, ax_metric, ax_lr):
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("same model, data and seed; only the optim: section differs", fontsize=10)
+    fig.savefig(path, dpi=110)
+
+
+# --------------------------------------------------------------------------- training
+
+
+class _Recorder(Callback):
+    """Collect train loss and lr per optimizer step and the metric per validation."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+        self.losses: dict[int, list[float]] = {}
+        self.lr: dict[str, list[float]] = {}
+        self.values: list[tuple[int, float]] = []
+        self._step = 0
+
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int
+    ) -> None:
+        self._step = trainer.global_step  # the optimizer step this batch contributes to
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, Mapping) else outputs
+        if loss is not None:
+            self.losses.setdefault(self._step, []).append(float(loss.detach()))
+
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
+    ) -> None:
+        inner = getattr(optimizer, "optimizer", optimizer)
+        for j, group in enumerate(inner.param_groups):
+            values = self.lr.setdefault(str(group.get("name") or f"pg{j + 1}"), [])
+            # LBFGS calls this hook once per closure evaluation: keep one value per step.
+            del values[trainer.global_step :]
+            values.append(float(group["lr"]))
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.metric)
+        if value is not None:
+            self.values.append((trainer.current_epoch, float(value)))
+
+
+def _train(args: list[str], name: str, config: OptimConfig, metric: str) -> RunResult:
+    from lit_optim.tools import quiet_lightning, resolve_run
+
+    run = resolve_run(args, build=False)
+    model, trainer, datamodule = run.model, run.trainer, run.datamodule
+    attach_config(model, config)
+    preflight(model, config, trainer, datamodule)  # a bad section fails before training
+    recorder = _Recorder(metric)
+    trainer.callbacks.append(recorder)
+    with quiet_lightning():
+        start = time.perf_counter()
+        trainer.fit(model, datamodule=datamodule)
+        wall = time.perf_counter() - start
+    optimizer = trainer.optimizers[0]
+    steps = trainer.global_step
+    losses = [sum(v) / len(v) for _, v in sorted(recorder.losses.items())]
+    return RunResult(
+        name=name,
+        optimizer=getattr(optimizer, "lit_optim_name", type(optimizer).__name__),
+        loss=losses,
+        lr=recorder.lr,
+        metric=recorder.values,
+        steps_per_epoch=math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
+        if math.isfinite(trainer.num_training_batches)
+        else None,
+        wall_time=wall,
+        steps=steps,
+    )
+
+
+def _smooth(values: Sequence[float], window: int = 10) -> list[float]:
+    out, total = [], 0.0
+    for i, v in enumerate(values):
+        total += v
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
