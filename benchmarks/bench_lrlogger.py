@@ -97,8 +97,11 @@ def main() -> None:
             ours_us.append(ours * 1e6)
             theirs_us.append(theirs * 1e6)
             ratios.append(ours / theirs)
-    print(f"LRLogger vs LearningRateMonitor, {GROUPS} named groups, {STEPS} steps, "
-          f"median of {REPEATS} runs", file=sys.stderr)
+    print(
+        f"LRLogger vs LearningRateMonitor, {GROUPS} named groups, {STEPS} steps, "
+        f"median of {REPEATS} runs",
+        file=sys.stderr,
+    )
     print(f"  LRLogger hooks            {statistics.median(ours_us):8.1f} us/step")
     print(f"  LearningRateMonitor hooks {statistics.median(theirs_us):8.1f} us/step")
     print(f"  ratio (ours / theirs)     {statistics.median(ratios):8.3f}")

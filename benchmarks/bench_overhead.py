@@ -1,4 +1,6 @@
-"""Whole-run overhead: OptimMixin + LRLogger vs hand-written configure_optimizers + LearningRateMonitor.
+"""Whole-run overhead: OptimMixin + LRLogger vs a hand-written configure_optimizers.
+
+The baseline pairs the hand-written method with LearningRateMonitor.
 
 The same digits CNN, data, optimizer (AdamW, no-decay groups) and schedule (linear warmup
 + cosine) both ways; runs alternate A/B/A/B in one process and the median of the
@@ -48,7 +50,10 @@ class HandWritten(DigitsCNN):
             return 0.5 * (1 + math.cos(math.pi * (step - WARMUP) / (total - WARMUP)))
 
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
 
 def run(kind: str, root: str) -> float:
