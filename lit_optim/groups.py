@@ -38,7 +38,6 @@ import difflib
 import fnmatch
 import functools
 import gc
-import importlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from torch import nn
 
 from lit_optim.config import GroupRule, LayerDecay, OptimConfig
 from lit_optim.errors import ConfigError, closest
+from lit_optim.imports import import_path
 
 __all__ = ["ParamGroups", "ParamInfo", "build_param_groups", "normalize_name"]
 
@@ -409,7 +409,7 @@ def _resolve_module_type(spec: Any, key: str, model: nn.Module) -> type[nn.Modul
             )
     else:
         try:
-            obj = _import(spec)
+            obj = import_path(spec)
         except (ImportError, AttributeError) as err:
             raise ConfigError(
                 key,
@@ -423,23 +423,6 @@ def _resolve_module_type(spec: Any, key: str, model: nn.Module) -> type[nn.Modul
             "(e.g. torch.nn.LayerNorm)",
         )
     return obj
-
-
-def _import(path: str) -> Any:
-    """Import ``pkg.module.Class`` (or ``pkg.module.Outer.Inner``)."""
-    parts = path.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:cut])
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name is not None and not module_name.startswith(err.name):
-                raise  # the module exists but one of its own imports is missing
-            continue
-        for attr in parts[cut:]:
-            obj = getattr(obj, attr)
-        return obj
-    raise ImportError(f"no module named {parts[0]!r}")
 
 
 def _type_suggestion(spec: str, model: nn.Module) -> str:

@@ -33,7 +33,6 @@ import bisect
 import contextlib
 import contextvars
 import dataclasses
-import importlib
 import inspect
 import math
 import numbers
@@ -43,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from lit_optim.errors import ConfigError, closest
 from lit_optim.expr import compile_expr
+from lit_optim.imports import import_path
 
 if TYPE_CHECKING:  # config imports this module (a schedule is a config value)
     from lit_optim.config import Warmup
@@ -637,7 +637,7 @@ class Lambda(Schedule):
             if not isinstance(self.fn, str):
                 raise ConfigError(key, f"expected an import path string, got {self.fn!r}")
             try:
-                compiled = _import(self.fn)
+                compiled = import_path(self.fn)
             except ImportError as err:
                 raise ConfigError(
                     key, f"cannot import {self.fn!r} ({err}); give an importable module.function"
@@ -988,7 +988,7 @@ def _find_class(name: str, key: str) -> type[Schedule]:
             key, f"unknown schedule {name!r}{_closest_name(normalised)} (valid: {_valid_names()})"
         )
     try:
-        obj = _import(name)
+        obj = import_path(name)
     except ImportError as err:
         tail = name.rsplit(".", 1)[-1].lower()
         raise ConfigError(
@@ -1057,28 +1057,6 @@ def _key_context(key: str) -> Iterator[None]:
         yield
     finally:
         _KEY.reset(token)
-
-
-def _import(path: str) -> Any:
-    """Import ``pkg.mod.attr[.attr...]``, trying the longest importable module prefix."""
-    parts = path.strip().split(".")
-    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
-        raise ImportError(f"{path!r} is not a dotted import path")
-    for split in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:split])
-        try:
-            obj: Any = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name is not None and not module_name.startswith(err.name):
-                raise  # a module that exists failed on one of its own imports
-            continue
-        for attr in parts[split:]:
-            try:
-                obj = getattr(obj, attr)
-            except AttributeError:
-                raise ImportError(f"module {module_name!r} has no attribute {attr!r}") from None
-        return obj
-    raise ImportError(f"no module named {parts[0]!r}")
 
 
 def _call_style(fn: Callable[..., Any], key: str) -> tuple[str, ...] | None:
