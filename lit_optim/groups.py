@@ -40,7 +40,7 @@ import functools
 import gc
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -132,9 +132,9 @@ class ParamInfo:
             ``"frozen by groups[2] (stem)"`` or ``"requires_grad=False"``.
         layer_id: Layer id when ``layer_decay`` is on, else ``None``.
         numel: Number of elements.
-        shape: Tensor shape.
         decay: Whether it gets weight decay > 0.
         frozen: Whether it is left out of the optimizer.
+        tensor: The parameter itself.
 
     """
 
@@ -143,9 +143,14 @@ class ParamInfo:
     rule: str
     layer_id: int | None
     numel: int
-    shape: tuple[int, ...]
     decay: bool
     frozen: bool
+    tensor: torch.Tensor = field(repr=False, compare=False)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Tensor shape (read on demand: building a ``torch.Size`` per row costs 2 us)."""
+        return tuple(self.tensor.shape)
 
 
 @dataclass
@@ -249,9 +254,7 @@ def _build(
                 to_freeze.append(p)
             else:
                 label = "requires_grad=False"
-            infos.append(
-                ParamInfo(name, "", label, layer_id, p.numel(), tuple(p.shape), False, True)
-            )
+            infos.append(ParamInfo(name, "", label, layer_id, p.numel(), False, True, p))
             continue
         skip_wd = may_skip_wd[win] and no_decay(name, p, owner)  # type: ignore[misc]
         # Keyed by what decides the hyperparameters; the dict keeps first-appearance order.
@@ -269,9 +272,7 @@ def _build(
                 optimizer_name,
             )
         group.params.append(p)
-        info = ParamInfo(
-            name, "", group.label, layer_id, p.numel(), tuple(p.shape), group.decay, False
-        )
+        info = ParamInfo(name, "", group.label, layer_id, p.numel(), group.decay, False, p)
         group.infos.append(info)
         infos.append(info)
 
