@@ -10,13 +10,14 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 from __future__ import annotations
 
 import sys
-from argparse import ArgumentError
+from argparse import ArgumentError, RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
 from types import MethodType
 from typing import Any
 
 import lightning.pytorch as pl
+from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
@@ -32,6 +33,16 @@ from lit_optim.schedules import build_schedule
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 TOOL_COMMANDS = ("plot", "groups", "compare")
+DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
+
+tools (each resolves the run as fit would, without training; see `lit-optim <tool> -h`):
+  plot      draw the lr of every param group over the whole run
+  groups    table of param groups: rule, tensors, parameters, lr, weight decay
+  compare   train once per --optim file and compare loss, metric and lr"""
+
+
+class _HelpFormatter(DefaultHelpFormatter, RawDescriptionHelpFormatter):
+    """jsonargparse's help, keeping the line breaks of the description."""
 
 
 class LitOptimCLI(LightningCLI):
@@ -47,7 +58,12 @@ class LitOptimCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         # Parse errors raise (main() prints them as one line) instead of printing the
         # whole usage text, which buries the one line that says what is wrong.
-        kwargs["parser_kwargs"] = {"exit_on_error": False, **(kwargs.get("parser_kwargs") or {})}
+        kwargs["parser_kwargs"] = {
+            "exit_on_error": False,
+            "description": DESCRIPTION,
+            "formatter_class": _HelpFormatter,
+            **(kwargs.get("parser_kwargs") or {}),
+        }
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: Any) -> None:
