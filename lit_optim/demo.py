@@ -61,18 +61,18 @@ class DigitsDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         """Shuffled training batches."""
         return DataLoader(
-            self.train_set, self.batch_size, shuffle=True, num_workers=self.num_workers
+            self.train_set, batch_size=self.batch_size, shuffle=True, num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader:
         """The held-out images, in order."""
-        return DataLoader(self.val_set, 256, num_workers=self.num_workers)
+        return DataLoader(self.val_set, batch_size=256, num_workers=self.num_workers)
 
     test_dataloader = val_dataloader
 
     def predict_dataloader(self) -> DataLoader:
         """The held-out images, without labels."""
-        return DataLoader(TensorDataset(self.val_set.tensors[0]), 256)
+        return DataLoader(TensorDataset(self.val_set.tensors[0]), batch_size=256)
 
 
 class DigitsCNN(OptimMixin, pl.LightningModule):

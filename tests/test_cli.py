@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -138,3 +139,16 @@ def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
     for step in range(warm, total):
         expected = 0.2 * (1 - (step - warm) / (total - warm)) ** 0.9
         assert head[step] == pytest.approx(expected, rel=1e-12)
+
+
+def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path):
+    config = str(CONFIGS / "digits_poly.yaml")
+    fit = run_cli("fit", "--config", config, "--trainer.max_epochs", "2", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    (ckpt,) = (tmp_path / "runs").rglob("*.ckpt")
+    for command in ("validate", "test", "predict"):
+        proc = run_cli(command, "--config", config, "--ckpt_path", str(ckpt), cwd=tmp_path)
+        assert proc.returncode == 0, (command, proc.stderr[-3000:])
+        if command != "predict":
+            acc = float(re.search(r"val_acc\s*│\s*([0-9.]+)", proc.stdout)[1])
+            assert acc >= 0.9, (command, acc)
