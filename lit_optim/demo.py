@@ -6,7 +6,7 @@ Example:
     >>> dm = DigitsDataModule(batch_size=64)
     >>> dm.setup("fit")
     >>> len(dm.train_set), len(dm.val_set)
-    (1437, 360)
+    (1438, 359)
 
 """
 

@@ -131,7 +131,7 @@ def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
     assert rank0 == rank1 and len(rank0) == 24  # the same lrs on both ranks, every step
     rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
     logged = [int(r["step"]) for r in rows if r.get("lr-SGD/head")]
-    # 1437 images over 2 ranks: 719 per rank -> 12 batches of 64 per epoch; logged once
+    # 1438 training images over 2 ranks: 719 per rank -> 12 batches of 64 per epoch; logged once
     assert logged == list(range(24))
     head = series(rows, "lr-SGD/head")
     assert [head[s] for s in range(24)] == [lrs[-1] for lrs in rank0]
