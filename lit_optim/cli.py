@@ -20,7 +20,7 @@ import lightning.pytorch as pl
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
+from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lit_optim.config import OptimConfig
 from lit_optim.errors import ConfigError
@@ -110,9 +110,36 @@ class LitOptimCLI(LightningCLI):
         )
         if config is not None:
             preflight(self.model, config, self.trainer, self.datamodule)
+        section = self._config_section()
+        if section.get("ckpt_path") == "last":
+            found = last_checkpoint(self.trainer)
+            if found is not None:
+                rank_zero_info(f"lit-optim: ckpt_path 'last' resumes from {found}")
+                section["ckpt_path"] = str(found)
 
     def _config_section(self) -> Any:
         return self.config_init[self.subcommand] if self.subcommand else self.config_init
+
+
+def last_checkpoint(trainer: pl.Trainer) -> Path | None:
+    """The newest checkpoint of this experiment, for ``--ckpt_path last``.
+
+    Lightning looks for ``last`` only in the checkpoint directory of the *new* run, which
+    a versioned logger (``version_N``) has just made empty. When no ModelCheckpoint has a
+    fixed ``dirpath``, look through every version of the logger's experiment instead:
+    the newest ``last.ckpt``, else the newest ``*.ckpt``. ``None`` leaves it to Lightning
+    (which warns and starts from scratch, so one command serves first start and restarts).
+    """
+    fixed = [c for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
+    logger = trainer.logger
+    if fixed or logger is None or logger.save_dir is None:
+        return None
+    root = Path(logger.save_dir) / (logger.name or "")
+    for pattern in ("version_*/checkpoints/last.ckpt", "version_*/checkpoints/*.ckpt"):
+        found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
+        if found:
+            return found[-1]
+    return None
 
 
 def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:

@@ -99,8 +99,10 @@ def test_fit_then_resume_from_last_checkpoint(tmp_path):
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     (ckpt,) = (tmp_path / "runs").rglob("*.ckpt")
-    again = run_cli(*args[:3], "--trainer.max_epochs", "2", "--ckpt_path", str(ckpt), cwd=tmp_path)
+    again = run_cli(*args[:3], "--trainer.max_epochs", "2", "--ckpt_path", "last", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert f"ckpt_path 'last' resumes from {ckpt.relative_to(tmp_path)}" in again.stderr
+    assert "no last checkpoint available" not in again.stderr
     longer = run_cli(*args[:3], "--trainer.max_epochs", "3", "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert longer.returncode == 2
     assert "run length 46 but this run has 69" in longer.stderr
