@@ -24,9 +24,6 @@ from lit_optim.errors import ConfigError
 from lit_optim.run import build_all, interval_units
 from lit_optim.table import group_table, render
 
-#: Attribute on a LightningModule holding the config the CLI supplied.
-CLI_ATTR = "_lit_optim_cli_config"
-
 
 class OptimMixin:
     """Give a LightningModule ``configure_optimizers()`` built from ``self.optim``.
@@ -37,7 +34,7 @@ class OptimMixin:
 
     def configure_optimizers(self) -> dict[str, Any]:
         """Build param groups, optimizer and schedule for this module."""
-        config = getattr(self, CLI_ATTR, None) or find_config(self)
+        config = find_config(self)
         if config is None:
             raise ConfigError(
                 "optim",
@@ -92,6 +89,12 @@ def run_length(trainer: pl.Trainer, config: OptimConfig) -> tuple[int | None, in
     Returns ``(None, ...)`` when the length cannot be known (endless training or
     data without a length); schedules that need it then raise a ``ConfigError``.
     """
+    if config.interval == "epoch" and (trainer.max_epochs or -1) > 0:
+        # Known without touching the data: reading estimated_stepping_batches sets the
+        # train loader up early, which makes Lightning drop a stateful loader's saved
+        # position on resume (Lightning #20550).
+        total, sched_per_epoch, _ = interval_units(trainer, config, (float("nan"), None))
+        return total, sched_per_epoch
     stepping = trainer.estimated_stepping_batches  # also sets up the train data
     batches = trainer.num_training_batches
     per_epoch = (
