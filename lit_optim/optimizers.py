@@ -125,8 +125,12 @@ def _check_type(key: str, value: Any, default: Any) -> None:
     numeric = isinstance(default, int | float) and not isinstance(default, bool)
     if numeric and isinstance(value, str | bool):
         raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
-    if isinstance(default, tuple) and isinstance(value, str):
-        raise ConfigError(key, f"expected a list like {list(default)}, got {value!r}")
+    if isinstance(default, tuple) and (
+        not isinstance(value, list | tuple) or len(value) != len(default)
+    ):
+        raise ConfigError(
+            key, f"expected a list of {len(default)} like {list(default)}, got {value!r}"
+        )
 
 
 def _import_optimizer(path: str, key: str) -> Any:
