@@ -113,6 +113,29 @@ def optimizer_defaults(cls: type[torch.optim.Optimizer], init_args: Mapping[str,
     return defaults
 
 
+def changed_init_args(spec: Any) -> dict[str, Any]:
+    """The init args of an optimizer spec that differ from its class's defaults (for titles).
+
+    Example:
+        >>> changed_init_args({"class_path": "SGD", "init_args": {"lr": 0.1, "momentum": 0}})
+        {'lr': 0.1}
+
+    """
+    cls, init_args = resolve_optimizer(spec)
+    params = _signature(cls)
+    return {
+        k: v for k, v in init_args.items() if k not in params or not _same(v, params[k].default)
+    }
+
+
+def _same(value: Any, default: Any) -> bool:
+    if isinstance(value, list | tuple) and isinstance(default, list | tuple):
+        return list(value) == list(default)  # YAML lists vs signature tuples
+    if isinstance(value, bool) or isinstance(default, bool):
+        return value is default
+    return bool(value == default)
+
+
 def _signature(cls: type) -> dict[str, inspect.Parameter]:
     params = dict(inspect.signature(cls.__init__).parameters)
     for name in ("self", "params"):

@@ -33,6 +33,7 @@ import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
 from lit_optim.errors import ConfigError
+from lit_optim.optimizers import changed_init_args
 from lit_optim.scheduler import ScheduleLR
 from lit_optim.schedules import Horizon, Schedule, build_schedule
 from lit_optim.schedules import Sequence as SequenceSchedule
@@ -476,9 +477,7 @@ def _title(
     optimizer: torch.optim.Optimizer, config: Any, scheduler: Any, steps: int, epochs: int
 ) -> str:
     name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
-    spec = config.optimizer
-    args = dict(spec.get("init_args") or {}) if isinstance(spec, Mapping) else {}
-    opt = f"{name}({_kwargs(args)})"
+    opt = f"{name}({_kwargs(changed_init_args(config.optimizer))})"
     if scheduler is None:
         sched = "constant lr"
     elif isinstance(scheduler, ScheduleLR):
