@@ -509,6 +509,8 @@ def _describe(schedule: Schedule) -> str:
         return type(schedule).__name__
     shown = {}
     for f in dataclasses.fields(schedule):
+        if f.name.startswith("_") or not f.repr:  # compiled caches, not arguments
+            continue
         value = getattr(schedule, f.name)
         default = f.default if f.default is not dataclasses.MISSING else dataclasses.MISSING
         if value != default:
