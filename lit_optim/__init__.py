@@ -9,7 +9,7 @@ Example:
 
 """
 
-from lit_optim.callbacks import LRLogger
+from lit_optim.callbacks import LRLogger, PlateauResumeFix
 from lit_optim.config import GroupRule, LayerDecay, OptimConfig, Warmup
 from lit_optim.errors import ConfigError
 from lit_optim.groups import ParamGroups, ParamInfo, build_param_groups
@@ -53,6 +53,7 @@ __all__ = [
     "OptimMixin",
     "ParamGroups",
     "ParamInfo",
+    "PlateauResumeFix",
     "Poly",
     "Schedule",
     "ScheduleLR",

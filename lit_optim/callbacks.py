@@ -122,3 +122,20 @@ def _number(value: Any) -> float:
     if isinstance(value, torch.Tensor):
         return float(value.item())
     return float(value)
+
+
+class PlateauResumeFix(Callback):
+    """Step ``ReduceLROnPlateau`` at the end of an epoch resumed mid-way.
+
+    Lightning steps plateau schedulers in ``FitLoop.on_advance_end`` only when the loop is
+    not restarting, to avoid a second step after a resume from an end-of-epoch checkpoint.
+    After a *mid-epoch* resume that guard skips a step that is due, so the plateau lr
+    would change one epoch late. This callback takes that step, from the same metrics,
+    exactly when Lightning skips it. ``lit-optim`` adds it when the schedule is a plateau.
+    """
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Take the plateau step Lightning is about to skip."""
+        loop = trainer.fit_loop
+        if loop.restarting and loop.epoch_loop._num_ready_batches_reached():
+            loop.epoch_loop.update_lr_schedulers("epoch", update_plateau_schedulers=True)

@@ -22,6 +22,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
+from lit_optim.callbacks import PlateauResumeFix
 from lit_optim.config import OptimConfig
 from lit_optim.errors import ConfigError
 from lit_optim.messages import bad_config_message
@@ -95,6 +96,11 @@ class LitOptimCLI(LightningCLI):
         config = self._cli_optim()
         if config is not None:
             attach_config(self.model, config)
+        effective = config or (
+            find_config(self.model) if isinstance(self.model, OptimMixin) else None
+        )
+        if effective is not None and _is_plateau(effective.schedule):
+            self.trainer.callbacks.append(PlateauResumeFix())
         elif isinstance(self.model, OptimMixin) and find_config(self.model) is None:
             attach_config(self.model, OptimConfig())  # the documented defaults (AdamW)
 
@@ -119,6 +125,11 @@ class LitOptimCLI(LightningCLI):
 
     def _config_section(self) -> Any:
         return self.config_init[self.subcommand] if self.subcommand else self.config_init
+
+
+def _is_plateau(spec: Any) -> bool:
+    path = spec.get("class_path") if isinstance(spec, Mapping) else spec
+    return is_torch_scheduler(spec) and str(path).rsplit(".", 1)[-1] == "ReduceLROnPlateau"
 
 
 def last_checkpoint(trainer: pl.Trainer) -> Path | None:

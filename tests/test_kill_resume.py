@@ -97,14 +97,6 @@ CASES = [
                 }
             },
         ),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="after a mid-epoch resume, the ReduceLROnPlateau reduction due at the end of "
-            "the resumed epoch does not happen under Lightning's loop (lr at step 12: 0.003 "
-            "instead of 0.0015), so the plateau lr changes one epoch late; the cause inside "
-            "Lightning is not pinned down. Epoch-interval lit_optim schedules resume exactly "
-            "(case epoch_interval)",
-        ),
         id="plateau",
     ),
     Case(
