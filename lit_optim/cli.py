@@ -96,13 +96,13 @@ class LitOptimCLI(LightningCLI):
         config = self._cli_optim()
         if config is not None:
             attach_config(self.model, config)
-        effective = config or (
-            find_config(self.model) if isinstance(self.model, OptimMixin) else None
-        )
-        if effective is not None and _is_plateau(effective.schedule):
+        elif isinstance(self.model, OptimMixin):
+            config = find_config(self.model)
+            if config is None:
+                config = OptimConfig()  # the documented defaults (AdamW)
+                attach_config(self.model, config)
+        if config is not None and _is_plateau(config.schedule):
             self.trainer.callbacks.append(PlateauResumeFix())
-        elif isinstance(self.model, OptimMixin) and find_config(self.model) is None:
-            attach_config(self.model, OptimConfig())  # the documented defaults (AdamW)
 
     def _cli_optim(self) -> OptimConfig | None:
         """The ``optim:`` section, or ``None`` when it was left at its defaults."""

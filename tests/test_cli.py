@@ -44,16 +44,16 @@ def test_plain_fit_runs_the_embedded_default(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name",
+    "name, optimizer",
     [
-        "digits_layer_decay_cosine",
-        "digits_lambda",
-        "digits_onecycle",
-        "digits_plateau",
-        "digits_lbfgs",
+        ("digits_layer_decay_cosine", "AdamW"),
+        ("digits_lambda", "SGD"),
+        ("digits_onecycle", "SGD"),
+        ("digits_plateau", "Adam"),
+        ("digits_lbfgs", "LBFGS"),
     ],
 )
-def test_every_config_runs(tmp_path, name):
+def test_every_config_runs(tmp_path, name, optimizer):
     proc = run_cli(
         "fit", "--config", str(CONFIGS / f"{name}.yaml"), "--trainer.max_epochs", "2", cwd=tmp_path
     )
@@ -61,6 +61,8 @@ def test_every_config_runs(tmp_path, name):
     rows = read_metrics(only_version(tmp_path / "runs" / name))
     lr_keys = {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
     assert lr_keys, rows[0].keys()
+    # the config's own optimizer runs (not a default one)
+    assert all(k.startswith(f"lr-{optimizer}/") or k == f"lr-{optimizer}" for k in lr_keys)
     assert series(rows, "val_acc")
 
 
