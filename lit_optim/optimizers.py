@@ -22,23 +22,21 @@ from torch import nn
 
 from lit_optim.config import OptimConfig
 from lit_optim.errors import ConfigError, closest
-from lit_optim.groups import ParamGroups, build_param_groups
+from lit_optim.groups import build_param_groups
 
 KEY = "optim.optimizer"
 
 
-def build_optimizer(
-    model: nn.Module, config: OptimConfig, groups: ParamGroups | None = None
-) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """Build the configured optimizer over the model's named param groups.
 
     Args:
         model: The model whose parameters are optimised.
         config: The ``optim:`` section.
-        groups: Param groups already built for this model and config (else built here).
 
     Returns:
-        The optimizer; each param group carries a ``name``.
+        The optimizer; each param group carries a ``name``, and the whole assignment
+        (:class:`~lit_optim.groups.ParamGroups`) is kept as ``optimizer.lit_optim_groups``.
 
     Raises:
         ConfigError: Unknown class, misspelled or ill-typed option, bad group rule.
@@ -46,8 +44,7 @@ def build_optimizer(
     """
     cls, init_args = resolve_optimizer(config.optimizer)
     defaults = optimizer_defaults(cls, init_args)
-    if groups is None:
-        groups = build_param_groups(model, config, defaults, optimizer_name=cls.__name__)
+    groups = build_param_groups(model, config, defaults, optimizer_name=cls.__name__)
     cls = _multi_tensor_class(cls, config)
     try:
         optimizer = cls(groups.groups, **init_args)

@@ -15,8 +15,8 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from lit_optim.config import OptimConfig
-from lit_optim.groups import ParamGroups, build_param_groups
-from lit_optim.optimizers import build_optimizer, optimizer_defaults, resolve_optimizer
+from lit_optim.groups import ParamGroups
+from lit_optim.optimizers import build_optimizer
 from lit_optim.scheduler import SchedulerLike, build_scheduler
 
 
@@ -67,11 +67,8 @@ def build_all(
     steps_per_epoch: int | None,
 ) -> tuple[torch.optim.Optimizer, ParamGroups, SchedulerLike | None]:
     """Param groups, optimizer and scheduler for a run of ``total`` scheduler steps."""
-    cls, init_args = resolve_optimizer(config.optimizer)
-    groups = build_param_groups(
-        model, config, optimizer_defaults(cls, init_args), optimizer_name=cls.__name__
-    )
-    optimizer = build_optimizer(model, config, groups)
+    optimizer = build_optimizer(model, config)
+    groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
     scheduler = build_scheduler(optimizer, config, total, steps_per_epoch, groups.schedules)
     return optimizer, groups, scheduler
 

@@ -71,8 +71,7 @@ class ScheduleLR(LRScheduler):
 
     def get_lr(self) -> list[float]:  # type: ignore[override]
         """The lr of every group at the current step."""
-        step = self.last_epoch
-        return [base * f(step) for base, f in zip(self.base_lrs, self.factors, strict=True)]
+        return self.lr_at(self.last_epoch)
 
     _get_closed_form_lr = get_lr
 
@@ -216,12 +215,13 @@ def _group_schedule(spec: Any, index: int, config: OptimConfig) -> Schedule | No
 
 
 def _schedule_key(spec: Any, index: int, config: OptimConfig) -> str:
+    """Config key of a per-group spec: the rule it came from, else its group_schedules slot."""
     if spec is None:
         return "optim.schedule"
     for i, rule in enumerate(config.groups):
         if rule.schedule is spec:
             return f"optim.groups[{i}].schedule"
-    return f"optim.groups[{index}].schedule"
+    return f"group_schedules[{index}]"
 
 
 def _horizon(
