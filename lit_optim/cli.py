@@ -103,6 +103,8 @@ class LitOptimCLI(LightningCLI):
                 attach_config(self.model, config)
         if config is not None and _is_plateau(config.schedule):
             self.trainer.callbacks.append(PlateauResumeFix())
+        #: The config the model's optimizers are built from (``None``: the model's own code).
+        self.optim_config = config
 
     def _cli_optim(self) -> OptimConfig | None:
         """The ``optim:`` section, or ``None`` when it was left at its defaults."""
@@ -111,11 +113,8 @@ class LitOptimCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """Validate the whole optim config before Lightning writes logs or checkpoints."""
-        config = self._cli_optim() or (
-            find_config(self.model) if isinstance(self.model, OptimMixin) else None
-        )
-        if config is not None:
-            preflight(self.model, config, self.trainer, self.datamodule)
+        if self.optim_config is not None:
+            preflight(self.model, self.optim_config, self.trainer, self.datamodule)
         section = self._config_section()
         if section.get("ckpt_path") == "last":
             found = last_checkpoint(self.trainer)

@@ -26,7 +26,6 @@ import lightning.pytorch as pl
 from lit_optim.cli import LitOptimCLI, with_default_config
 from lit_optim.config import OptimConfig
 from lit_optim.errors import ConfigError
-from lit_optim.mixin import OptimMixin, find_config
 from lit_optim.run import Preview, preview
 
 __all__ = ["ResolvedRun", "resolve_run", "run_tool"]
@@ -117,7 +116,7 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
     finally:
         sys.argv = argv
     model, trainer, datamodule = cli.model, cli.trainer, cli.datamodule
-    config = cli._cli_optim() or (find_config(model) if isinstance(model, OptimMixin) else None)
+    config = cli.optim_config
     if config is None and build:
         raise ConfigError(
             "optim",
