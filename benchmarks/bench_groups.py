@@ -23,8 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lit_optim.config import OptimConfig
-from lit_optim.groups import build_param_groups
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.groups import build_param_groups
 
 Clock = Callable[[], float]
 

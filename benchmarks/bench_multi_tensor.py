@@ -23,7 +23,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from lit_optim.multi_tensor import multi_tensor_variant
+from lit_optim.core.multi_tensor import multi_tensor_variant
 
 Groups = list[dict[str, object]]
 

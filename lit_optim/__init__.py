@@ -1,5 +1,9 @@
 """lit_optim: optimizers, param groups and learning-rate schedules from configuration.
 
+The core (config, groups, schedules, optimizer and scheduler builders) imports only
+torch. The Lightning parts (:class:`OptimMixin`, :class:`LRLogger`, the CLI) load on
+first use, so ``import lit_optim`` for :func:`build_optimizer` stays light.
+
 Example:
     >>> import torch
     >>> from lit_optim import OptimConfig, build_optimizer
@@ -9,14 +13,17 @@ Example:
 
 """
 
-from lit_optim.callbacks import LRLogger, PlateauResumeFix
-from lit_optim.config import GroupRule, LayerDecay, OptimConfig, Warmup
-from lit_optim.errors import ConfigError
-from lit_optim.groups import ParamGroups, ParamInfo, build_param_groups
-from lit_optim.mixin import OptimMixin
-from lit_optim.optimizers import build_optimizer
-from lit_optim.scheduler import ScheduleLR, build_scheduler
-from lit_optim.schedules import (
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Warmup
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.groups import ParamGroups, ParamInfo, build_param_groups
+from lit_optim.core.lr_adapter import ScheduleLR, build_scheduler
+from lit_optim.core.optimizers import build_optimizer
+from lit_optim.core.schedules import (
     Constant,
     Cosine,
     CosineRestarts,
@@ -33,6 +40,31 @@ from lit_optim.schedules import (
     Step,
     WarmupStableDecay,
 )
+
+if TYPE_CHECKING:
+    from lit_optim.lightning.callbacks import LRLogger, PlateauResumeFix
+    from lit_optim.lightning.mixin import OptimMixin
+
+#: Public names that live in the Lightning layer, loaded on first access (PEP 562).
+_LAZY = {
+    "LRLogger": "lit_optim.lightning.callbacks",
+    "OptimMixin": "lit_optim.lightning.mixin",
+    "PlateauResumeFix": "lit_optim.lightning.callbacks",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lit_optim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ConfigError",

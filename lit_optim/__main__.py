@@ -1,5 +1,5 @@
 """``python -m lit_optim`` = the ``lit-optim`` console script."""
 
-from lit_optim.cli import main
+from lit_optim.tools.main import main
 
 main()

@@ -19,8 +19,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from torchmetrics.classification import MulticlassAccuracy
 
-from lit_optim.config import OptimConfig
-from lit_optim.mixin import OptimMixin
+from lit_optim.core.config import OptimConfig
+from lit_optim.lightning.mixin import OptimMixin
 
 
 class DigitsDataModule(pl.LightningDataModule):

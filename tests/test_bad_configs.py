@@ -9,7 +9,7 @@ with a fixed logger version) and starts with comment lines:
   ``optim.monitor`` that is never logged), so the run's own logs exist by then. Every
   other config is refused before Lightning writes anything.
 
-Most configs run in-process through ``lit_optim.cli.main`` (fast); a few run as real
+Most configs run in-process through ``lit_optim.tools.main.main`` (fast); a few run as real
 subprocesses to prove "exit 2, one line, no traceback, no usage text" end to end.
 """
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, record_count, run_cli
 
-from lit_optim.cli import main
+from lit_optim.tools.main import main
 
 CORPUS = ROOT / "tests" / "bad_configs"
 BASE = CORPUS / "_base.yaml"

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from lit_optim import ConfigError
-from lit_optim.expr import compile_expr
+from lit_optim.core.expr import compile_expr
 
 KEY = "optim.schedule.init_args.expr"
 VARS = ("step", "epoch", "total_steps", "total_epochs", "progress")

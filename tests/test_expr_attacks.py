@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from test_expr import ESCAPES, SENTINEL
 
 from lit_optim import ConfigError
-from lit_optim.expr import MAX_LENGTH, compile_expr
+from lit_optim.core.expr import MAX_LENGTH, compile_expr
 
 KEY = "optim.schedule.init_args.expr"
 VARS = ("step", "epoch", "total_steps", "total_epochs", "progress")

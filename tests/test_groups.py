@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError
-from lit_optim.groups import ParamGroups, build_param_groups, normalize_name
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.groups import ParamGroups, build_param_groups, normalize_name
 
 # --------------------------------------------------------------------------- helpers
 

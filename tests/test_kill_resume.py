@@ -16,7 +16,7 @@ end-of-epoch resume, because Lightning restarts a non-resumable loader from its 
 batch on a mid-epoch resume (the lrs are still exact; the batches are not).
 
 Reference and resumed runs of single-device cases run in-process through
-``lit_optim.cli.main`` (same code path as the console script, no interpreter start-up);
+``lit_optim.tools.main.main`` (same code path as the console script, no interpreter start-up);
 the killed runs are subprocesses, started together so they overlap.
 """
 
@@ -38,7 +38,7 @@ import torch
 import yaml
 from conftest import CONFIGS, ROOT, read_metrics, record_count
 
-from lit_optim.cli import main
+from lit_optim.tools.main import main
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, IterableDataset
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, ScheduleLR
-from lit_optim.cli import attach_config
+from lit_optim.lightning.cli import attach_config
 
 
 def trainer(tmp_path: Path, **kwargs) -> pl.Trainer:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from lit_optim import multi_tensor
-from lit_optim.multi_tensor import (
+from lit_optim.core.multi_tensor import (
     MultiTensorAdam,
     MultiTensorAdamW,
     MultiTensorSGD,

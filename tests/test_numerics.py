@@ -1,6 +1,6 @@
 """Numerics at the edges: step 0, the last step, past the end, 1-step runs, odd powers, dtypes.
 
-Documented conventions checked here (``lit_optim.schedules`` module docstring): factors are
+Documented conventions checked here (``lit_optim.core.schedules`` module docstring): factors are
 finite and ``>= 0``; schedules with an end reach their final value at their end and stay
 there (clamped, never rising again or raising); a warmup of 0 steps is no warmup; no
 factor exceeds the schedule's peak (1.0, or ``Constant``'s factor).
@@ -33,7 +33,7 @@ from lit_optim import (
     build_optimizer,
     build_scheduler,
 )
-from lit_optim.schedules import Horizon, resolve_factor
+from lit_optim.core.schedules import Horizon, resolve_factor
 
 SCHEDULES = {
     "constant": Constant(0.5),

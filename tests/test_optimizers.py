@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, build_optimizer, build_scheduler
-from lit_optim.multi_tensor import MultiTensorAdamW, MultiTensorSGD
+from lit_optim.core.multi_tensor import MultiTensorAdamW, MultiTensorSGD
 
 
 def model() -> nn.Module:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import lit_optim
 
@@ -25,29 +28,109 @@ def test_py_typed_ships():
     assert (Path(lit_optim.__file__).parent / "py.typed").exists()
 
 
-def test_core_modules_import_no_lightning():
+PACKAGE = Path(lit_optim.__file__).parent
+MODULES = sorted(
+    ".".join(("lit_optim", *p.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+    for p in PACKAGE.rglob("*.py")
+    if p.name != "__main__.py"
+)
+# Which layer may import which: core <- lightning <- tools (demo sits with lightning).
+LAYER = {"core": 0, "lightning": 1, "demo": 1, "tools": 2}
+
+
+def _layer(module: str) -> int | None:
+    parts = module.split(".")
+    return LAYER.get(parts[1]) if len(parts) > 1 else None
+
+
+def _imports(module: str) -> set[str]:
+    """lit_optim modules that ``module`` imports anywhere (module level or in functions)."""
+    path = PACKAGE.joinpath(*module.split(".")[1:])
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    tree = ast.parse(path.read_text())
+    # Imports under `if TYPE_CHECKING:` are for type hints only and never run.
+    hints = {
+        id(n)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test).endswith("TYPE_CHECKING")
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
+    found = set()
+    for node in ast.walk(tree):
+        if id(node) in hints:
+            continue
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lit_optim"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("lit_optim")}
+    return {m for m in found if m in MODULES and m != module}
+
+
+def test_import_lit_optim_loads_no_lightning_jsonargparse_or_rich():
     code = (
-        "import sys\n"
-        "import lit_optim.groups, lit_optim.schedules, lit_optim.scheduler, lit_optim.expr\n"
-        "import lit_optim.optimizers, lit_optim.multi_tensor, lit_optim.config\n"
-        "roots = {m.split('.')[0] for m in sys.modules}\n"
-        "bad = sorted(roots & {'lightning', 'pytorch_lightning'})\n"
-        "print(bad)\n"
-        "assert not bad\n"
+        "import sys, lit_optim\n"
+        "print([m for m in ('lightning', 'jsonargparse', 'rich') if m in sys.modules])"
     )
-    # lit_optim/__init__ imports the Lightning glue, so load the core without it.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import importlib.util, sys\n"
-            "spec = importlib.util.spec_from_file_location('lit_optim', "
-            f"{str(Path(lit_optim.__file__))!r}, submodule_search_locations=[])\n"
-            "pkg = importlib.util.module_from_spec(spec)\n"
-            f"pkg.__path__ = [{str(Path(lit_optim.__file__).parent)!r}]\n"
-            "sys.modules['lit_optim'] = pkg\n" + code,
-        ],
-        capture_output=True,
-        text=True,
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_lazy_lightning_names_resolve():
+    assert lit_optim.OptimMixin.__module__ == "lit_optim.lightning.mixin"
+    assert lit_optim.LRLogger.__module__ == "lit_optim.lightning.callbacks"
+    with pytest.raises(AttributeError):
+        _ = lit_optim.NoSuchThing  # type: ignore[attr-defined]
+
+
+def test_core_modules_import_no_lightning_jsonargparse_or_rich():
+    core = " ".join(m for m in MODULES if _layer(m) == 0)
+    code = (
+        f"import sys, importlib\nfor m in {core!r}.split(): importlib.import_module(m)\n"
+        "print([m for m in ('lightning', 'jsonargparse', 'rich') if m in sys.modules])"
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_module_imports_in_isolation():
+    # One interpreter (torch loads once); before each import every lit_optim module is
+    # dropped, so each module must pull in what it needs by itself.
+    code = (
+        "import importlib, sys, torch\n"
+        f"for name in {MODULES!r}:\n"
+        "    for loaded in [m for m in sys.modules if m.split('.')[0] == 'lit_optim']:\n"
+        "        del sys.modules[loaded]\n"
+        "    importlib.import_module(name)\n"
+        "print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_layers_import_only_downwards():
+    wrong = [
+        (m, dep)
+        for m in MODULES
+        for dep in _imports(m)
+        if _layer(m) is not None and _layer(dep) is not None and _layer(dep) > _layer(m)
+    ]
+    assert wrong == []
+
+
+def test_no_import_cycles():
+    graph = {m: _imports(m) - {"lit_optim"} for m in MODULES}
+    cycles = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        if node in stack:
+            cycles.append([*stack[stack.index(node) :], node])
+            return
+        for dep in sorted(graph.get(node, ())):
+            if dep.startswith(node + ".") or node.startswith(dep + "."):
+                continue  # a package and its own submodules
+            visit(dep, [*stack, node])
+
+    for module in MODULES:
+        visit(module, [])
+    assert cycles == []

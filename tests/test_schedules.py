@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
 from lit_optim import ConfigError, Warmup
-from lit_optim.schedules import (
+from lit_optim.core.schedules import (
     Constant,
     Cosine,
     CosineRestarts,
@@ -580,10 +580,10 @@ def test_lambda_config_errors(init_args: dict, match: str) -> None:
         "Poly",
         "poly",
         "POLY",
-        "lit_optim.schedules.Poly",
+        "lit_optim.core.schedules.Poly",
         "lit_optim.Poly",
         {"class_path": "Poly"},
-        {"class_path": "lit_optim.schedules.Poly", "init_args": None},
+        {"class_path": "lit_optim.core.schedules.Poly", "init_args": None},
         Poly,
     ],
 )

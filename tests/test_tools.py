@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, read_metrics, run_cli, series
 
-from lit_optim.cli import main
-from lit_optim.plot import read_data, scheduler_steps
+from lit_optim.tools.main import main
+from lit_optim.tools.plot import read_data, scheduler_steps
 
 COMPARE = CONFIGS / "compare"
 
@@ -143,7 +143,7 @@ def test_plot_falls_back_to_ascii_without_matplotlib(tmp_path):
     # None in sys.modules makes `import matplotlib.backends.backend_agg` fail, as if absent.
     script = (
         "import sys; sys.modules['matplotlib.backends.backend_agg'] = None; "
-        "from lit_optim.cli import main; main()"
+        "from lit_optim.tools.main import main; main()"
     )
     proc = subprocess.run(
         [sys.executable, "-c", script, "plot", "-o", "lr.png", "--trainer.max_epochs", "2"],

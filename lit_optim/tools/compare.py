@@ -23,10 +23,10 @@ import lightning.pytorch as pl
 import yaml
 from lightning.pytorch.callbacks import Callback
 
-from lit_optim.cli import attach_config, preflight
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError
-from lit_optim.plot import COLORS
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError
+from lit_optim.lightning.cli import attach_config, preflight
+from lit_optim.tools.plot import COLORS
 
 __all__ = ["RunResult", "compare_command", "load_optim_file", "markdown_table"]
 
@@ -101,7 +101,7 @@ def compare_command(
             or the metric is never logged.
 
     """
-    from lit_optim.tools import note, resolve_run
+    from lit_optim.tools.resolve import note, resolve_run
 
     names = [Path(f).stem for f in optim_files]
     if len(set(names)) != len(names):
@@ -283,7 +283,7 @@ class _Recorder(Callback):
 
 
 def _train(args: list[str], name: str, config: OptimConfig, metric: str) -> RunResult:
-    from lit_optim.tools import quiet_lightning, resolve_run
+    from lit_optim.tools.resolve import quiet_lightning, resolve_run
 
     run = resolve_run(args, build=False)
     model, trainer, datamodule = run.model, run.trainer, run.datamodule

@@ -18,7 +18,7 @@ gradients. Nothing is refused; those groups just do not get the single pass.
 
 Example:
     >>> import torch
-    >>> from lit_optim.multi_tensor import multi_tensor_variant
+    >>> from lit_optim.core.multi_tensor import multi_tensor_variant
     >>> cls = multi_tensor_variant(torch.optim.AdamW)
     >>> cls.__name__, cls.lit_optim_name
     ('MultiTensorAdamW', 'AdamW')

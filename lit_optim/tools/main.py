@@ -1,34 +1,29 @@
-"""``lit-optim plot | groups | compare``: look at a run before (or instead of) training it.
+"""The ``lit-optim`` console entry: trainer commands, and ``plot | groups | compare``.
 
-Every tool resolves the run exactly as ``lit-optim fit`` would -- the same config files,
-command-line overrides, data module, trainer settings, accumulation and devices -- through
-:func:`resolve_run`, then reads the optimizer, groups and scheduler that
-:func:`lit_optim.run.preview` built. Nothing is trained (except by ``compare``) and nothing
-is written under the trainer's log directory.
+``lit-optim fit --config x.yaml`` trains; plain ``lit-optim fit`` trains the embedded
+digits demo. The tools look at a run before (or instead of) training it: each resolves
+the run exactly as ``fit`` would (:mod:`lit_optim.tools.resolve`). Arguments a tool does
+not know (``--config``, ``--trainer.max_epochs 3``, ``--optim.schedule Cosine``, ...) are
+passed to the LightningCLI parser unchanged.
 
-Arguments a tool does not know (``--config``, ``--trainer.max_epochs 3``,
-``--optim.schedule Cosine``, ...) are passed to the LightningCLI parser unchanged.
+A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from argparse import ArgumentError
 from pathlib import Path
-from typing import Any
 
-import lightning.pytorch as pl
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_optim.cli import LitOptimCLI, with_default_config
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError
-from lit_optim.run import Preview, preview
+from lit_optim.core.errors import ConfigError
+from lit_optim.lightning.cli import LitOptimCLI, with_default_config
+from lit_optim.lightning.messages import bad_config_message
+from lit_optim.tools.resolve import resolve_run
 
-__all__ = ["ResolvedRun", "resolve_run", "run_tool"]
+__all__ = ["main", "run_tool"]
 
 TOOLS = ("plot", "groups", "compare")
 
@@ -42,7 +37,7 @@ def run_tool(name: str, args: list[str]) -> None:
     """
     if name == "plot":
         opts, rest = _plot_parser().parse_known_args(args)
-        from lit_optim.plot import plot_command
+        from lit_optim.tools.plot import plot_command
 
         plot_command(
             rest,
@@ -58,7 +53,7 @@ def run_tool(name: str, args: list[str]) -> None:
         groups_command(rest, params=opts.params)
     elif name == "compare":
         opts, rest = _compare_parser().parse_known_args(args)
-        from lit_optim.compare import compare_command
+        from lit_optim.tools.compare import compare_command
 
         compare_command(
             rest, optim_files=opts.optim, out=opts.output, metric=opts.metric, mode=opts.mode
@@ -67,71 +62,11 @@ def run_tool(name: str, args: list[str]) -> None:
         raise ConfigError("command", f"unknown tool {name!r} (valid: {', '.join(TOOLS)})")
 
 
-@dataclass
-class ResolvedRun:
-    """A run resolved as ``fit`` would resolve it, with nothing trained.
-
-    Attributes:
-        cli: The LightningCLI (``run=False``) that parsed the config.
-        model: The instantiated model.
-        datamodule: The instantiated data module (``None`` when the config has none).
-        trainer: The instantiated trainer (no fit started).
-        config: The effective ``optim:`` section (the CLI's, else the model's own;
-            ``None`` only when not built and there is none).
-        preview: Optimizer, groups and scheduler built as ``configure_optimizers`` will.
-
-    """
-
-    cli: LitOptimCLI
-    model: pl.LightningModule
-    datamodule: Any
-    trainer: pl.Trainer
-    config: OptimConfig
-    preview: Preview
-
-
-def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
-    """Instantiate model, data and trainer from LightningCLI arguments and preview the run.
-
-    Args:
-        cli_args: What would follow ``lit-optim fit`` (``--config x.yaml``, overrides);
-            without ``--config`` / ``--model`` the embedded digits demo is used.
-        build: Also build optimizer and scheduler (``False`` only parses and instantiates;
-            ``preview`` is then ``None``).
-
-    Returns:
-        The resolved run.
-
-    Raises:
-        ConfigError: The config has no ``optim:`` section and the model no own config,
-            or the section is invalid for this model and run.
-
-    """
-    args = with_default_config(["fit", *cli_args])[1:]
-    argv, sys.argv = sys.argv, sys.argv[:1]  # `args` stands for the whole command line
-    try:
-        with quiet_lightning():
-            # No SaveConfigCallback: a tool writes nothing into the run's log directory.
-            cli = LitOptimCLI(args=args, run=False, save_config_callback=None)
-    finally:
-        sys.argv = argv
-    model, trainer, datamodule = cli.model, cli.trainer, cli.datamodule
-    config = cli.optim_config
-    if config is None and build:
-        raise ConfigError(
-            "optim",
-            f"no optim: section in the config and {type(model).__name__} has no optim config "
-            "of its own; add a top-level optim: section (see configs/digits_poly.yaml)",
-        )
-    run = preview(model, config, trainer, datamodule) if build else None
-    return ResolvedRun(cli, model, datamodule, trainer, config, run)  # type: ignore[arg-type]
-
-
 def groups_command(cli_args: list[str], *, params: bool = False) -> None:
     """``lit-optim groups``: print the param-group table (and every parameter with --params)."""
     from rich.console import Console
 
-    from lit_optim.table import group_table, param_table, render
+    from lit_optim.lightning.table import group_table, param_table, render
 
     run = resolve_run(cli_args)
     tables = [group_table(run.preview.groups, run.preview.optimizer)]
@@ -143,20 +78,6 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
             console.print(table)
         else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
             print(render(table))
-
-
-@contextlib.contextmanager
-def quiet_lightning() -> Iterator[None]:
-    """Silence Lightning's info lines (seed, accelerator, tips) while a tool sets up."""
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -224,6 +145,22 @@ def _compare_parser() -> argparse.ArgumentParser:
     return p
 
 
-def note(message: str) -> None:
-    """Print a tool's side remark to stderr (stdout stays the tool's output)."""
-    print(f"lit-optim: {message}", file=sys.stderr)
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``lit-optim`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    saved_argv = sys.argv
+    try:
+        if args and args[0] in TOOLS:
+            run_tool(args[0], args[1:])
+            return
+        # LightningCLI reads sys.argv itself (and warns when given both); hand it ours.
+        sys.argv = [saved_argv[0] if saved_argv else "lit-optim", *with_default_config(args)]
+        LitOptimCLI()
+    except (ConfigError, ArgumentError, ValueError, TypeError, MisconfigurationException) as err:
+        message = bad_config_message(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    finally:
+        sys.argv = saved_argv

@@ -9,8 +9,7 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 
 from __future__ import annotations
 
-import sys
-from argparse import ArgumentError, RawDescriptionHelpFormatter
+from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
 from types import MethodType
@@ -19,17 +18,15 @@ from typing import Any
 import lightning.pytorch as pl
 from jsonargparse import DefaultHelpFormatter
 from lightning.pytorch.cli import LightningCLI
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
-from lit_optim.callbacks import PlateauResumeFix
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError
-from lit_optim.messages import bad_config_message
-from lit_optim.mixin import OptimMixin, configure_optimizers, find_config
-from lit_optim.run import build_all, preview
-from lit_optim.scheduler import is_torch_scheduler
-from lit_optim.schedules import build_schedule
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.lr_adapter import is_torch_scheduler
+from lit_optim.core.plan import build_all, preview
+from lit_optim.core.schedules import build_schedule
+from lit_optim.lightning import types as _types  # noqa: F401  (registers Spec with jsonargparse)
+from lit_optim.lightning.callbacks import PlateauResumeFix
+from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
@@ -194,29 +191,6 @@ def preflight(
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.
 _PLACEHOLDER_STEPS = 10**6
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the ``lit-optim`` console script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    saved_argv = sys.argv
-    try:
-        if args and args[0] in TOOL_COMMANDS:
-            from lit_optim.tools import run_tool
-
-            run_tool(args[0], args[1:])
-            return
-        # LightningCLI reads sys.argv itself (and warns when given both); hand it ours.
-        sys.argv = [saved_argv[0] if saved_argv else "lit-optim", *with_default_config(args)]
-        LitOptimCLI()
-    except (ConfigError, ArgumentError, ValueError, TypeError, MisconfigurationException) as err:
-        message = bad_config_message(err)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-    finally:
-        sys.argv = saved_argv
 
 
 def with_default_config(args: list[str]) -> list[str]:

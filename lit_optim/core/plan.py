@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lit_optim.config import OptimConfig
-from lit_optim.groups import ParamGroups
-from lit_optim.optimizers import build_optimizer
-from lit_optim.scheduler import SchedulerLike, build_scheduler
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.groups import ParamGroups
+from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler
+from lit_optim.core.optimizers import build_optimizer
+
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
 
 
 @dataclass

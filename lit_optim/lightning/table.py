@@ -1,6 +1,6 @@
 """The param-group table: ``lit-optim groups`` and the summary printed when ``fit`` starts.
 
-Rows come straight from :class:`~lit_optim.groups.ParamGroups` (what the optimizer is
+Rows come straight from :class:`~lit_optim.core.groups.ParamGroups` (what the optimizer is
 built from), so the table shows exactly the groups, lrs and options the run uses.
 Rendering uses rich; without a terminal (a pipe, a log file, the ``fit`` summary) the
 output is plain text with no ANSI codes.
@@ -8,7 +8,7 @@ output is plain text with no ANSI codes.
 Example:
     >>> import torch
     >>> from lit_optim import OptimConfig
-    >>> from lit_optim.groups import build_param_groups
+    >>> from lit_optim.core.groups import build_param_groups
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
     >>> pg = build_param_groups(model, OptimConfig(), {"lr": 0.1, "weight_decay": 0.01})
     >>> [r.name for r in group_rows(pg)]
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from rich import box
 
-from lit_optim.groups import ParamGroups, ParamInfo
+from lit_optim.core.groups import ParamGroups, ParamInfo
 
 __all__ = ["GroupRow", "group_rows", "group_table", "param_table", "render"]
 

@@ -40,12 +40,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from lit_optim.errors import ConfigError, closest
-from lit_optim.expr import compile_expr
-from lit_optim.imports import import_path
+from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.expr import compile_expr
+from lit_optim.core.imports import import_path
 
 if TYPE_CHECKING:  # config imports this module (a schedule is a config value)
-    from lit_optim.config import Warmup
+    from lit_optim.core.config import Warmup
 
 __all__ = [
     "Constant",
@@ -594,7 +594,7 @@ class Lambda(Schedule):
 
     Exactly one of:
 
-    - ``expr``: an expression (see :func:`lit_optim.expr.compile_expr`) of ``step``,
+    - ``expr``: an expression (see :func:`lit_optim.core.expr.compile_expr`) of ``step``,
       ``epoch = step // steps_per_epoch``, ``total_steps``, ``total_epochs`` and
       ``progress = step / total_steps``, e.g. ``"0.95 ** epoch"``. Never passed to ``eval``.
     - ``fn``: import path of a callable, ``"my_pkg.schedules.my_factor"``. If its

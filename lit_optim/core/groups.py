@@ -21,7 +21,7 @@ Matching semantics:
 
 Example:
     >>> import torch
-    >>> from lit_optim.config import OptimConfig
+    >>> from lit_optim.core.config import OptimConfig
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.LayerNorm(2))
     >>> cfg = OptimConfig(optimizer="torch.optim.AdamW",
     ...                   groups=[{"name": "norms", "modules": ["LayerNorm"], "lr_scale": 0.1,
@@ -46,9 +46,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lit_optim.config import GroupRule, LayerDecay, OptimConfig
-from lit_optim.errors import ConfigError, closest
-from lit_optim.imports import import_path
+from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig
+from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.imports import import_path
 
 __all__ = ["ParamGroups", "ParamInfo", "build_param_groups", "normalize_name"]
 

@@ -18,11 +18,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning.pytorch as pl
+import torch.serialization
 
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError
-from lit_optim.run import build_all, interval_units
-from lit_optim.table import group_table, render
+from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Spec, Warmup
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.plan import build_all, interval_units
+from lit_optim.lightning.table import group_table, render
 
 
 class OptimMixin:
@@ -102,3 +103,8 @@ def run_length(trainer: pl.Trainer, config: OptimConfig) -> tuple[int | None, in
     )
     total, sched_per_epoch, _ = interval_units(trainer, config, (stepping, per_epoch))
     return total, sched_per_epoch
+
+
+# Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps its
+# OptimConfig in hparams, so these plain dataclasses must be loadable there.
+torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup, Spec])

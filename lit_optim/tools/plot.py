@@ -1,6 +1,6 @@
 """``lit-optim plot``: the lr of every param group over the whole run, without training.
 
-The run is resolved as ``fit`` resolves it (:func:`lit_optim.tools.resolve_run`), then
+The run is resolved as ``fit`` resolves it (:func:`lit_optim.tools.resolve.resolve_run`), then
 the values are read from the scheduler ``fit`` would use -- nothing is re-implemented:
 
 * a lit_optim schedule: ``ScheduleLR.lr_at(k)``, the very function ``step()`` applies;
@@ -32,11 +32,11 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from lit_optim.errors import ConfigError
-from lit_optim.optimizers import changed_init_args
-from lit_optim.scheduler import ScheduleLR
-from lit_optim.schedules import Horizon, Schedule, build_schedule
-from lit_optim.schedules import Sequence as SequenceSchedule
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.lr_adapter import ScheduleLR
+from lit_optim.core.optimizers import changed_init_args
+from lit_optim.core.schedules import Horizon, Schedule, build_schedule
+from lit_optim.core.schedules import Sequence as SequenceSchedule
 
 __all__ = [
     "LRCurves",
@@ -118,7 +118,7 @@ def plot_command(
         weight_decay: Also draw weight decay.
 
     """
-    from lit_optim.tools import note, resolve_run
+    from lit_optim.tools.resolve import note, resolve_run
 
     curves = lr_curves(resolve_run(cli_args))
     if curves.note:
@@ -155,7 +155,7 @@ def lr_curves(run: Any) -> LRCurves:
     """Evaluate the lr (momentum, weight decay) of every group at every optimizer step.
 
     Args:
-        run: A :class:`lit_optim.tools.ResolvedRun`.
+        run: A :class:`lit_optim.tools.resolve.ResolvedRun`.
 
     Returns:
         The curves, with epoch marks, warmup end and schedule boundaries.
@@ -164,7 +164,7 @@ def lr_curves(run: Any) -> LRCurves:
         ConfigError: The run length cannot be known before ``fit``.
 
     """
-    from lit_optim.run import _train_batches, estimate_optimizer_steps
+    from lit_optim.core.plan import _train_batches, estimate_optimizer_steps
 
     trainer, config, pv = run.trainer, run.config, run.preview
     estimate = estimate_optimizer_steps(trainer, run.datamodule)
@@ -456,7 +456,7 @@ def _epochs_of_steps(batches: int, accumulate: int, total: int) -> list[int]:
 
 
 def _mark_warmup_and_boundaries(curves: LRCurves, config: Any, pv: Any, ks: list[int]) -> None:
-    from lit_optim.schedules import _warmup_steps
+    from lit_optim.core.schedules import _warmup_steps
 
     def first_step_at(k: int) -> int | None:
         return next((t for t, kt in enumerate(ks) if kt >= k), None)

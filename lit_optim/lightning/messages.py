@@ -13,8 +13,8 @@ from argparse import ArgumentError
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError, closest
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError, closest
 
 
 def bad_config_message(err: BaseException) -> str | None:

@@ -1,4 +1,4 @@
-"""A safe compiler for the arithmetic expressions of :class:`lit_optim.schedules.Lambda`.
+"""A safe compiler for the arithmetic expressions of :class:`lit_optim.core.schedules.Lambda`.
 
 The text is parsed with :func:`ast.parse` and checked node by node against a whitelist;
 the accepted tree is turned into a tree of small Python closures. User text is never
@@ -28,7 +28,7 @@ import operator
 from collections.abc import Callable, Collection, Mapping
 from typing import NoReturn
 
-from lit_optim.errors import ConfigError, closest
+from lit_optim.core.errors import ConfigError, closest
 
 __all__ = ["MAX_DEPTH", "MAX_LENGTH", "MAX_NODES", "MAX_POWER", "compile_expr"]
 

@@ -2,8 +2,8 @@
 
 Validation here covers what can be checked without a model or a run length (types,
 ranges, mutually exclusive keys). Checks that need the model (rules matching nothing,
-module types) live in :mod:`lit_optim.groups`; checks that need the run length
-(warmup longer than the run) in :mod:`lit_optim.schedules`.
+module types) live in :mod:`lit_optim.core.groups`; checks that need the run length
+(warmup longer than the run) in :mod:`lit_optim.core.schedules`.
 
 Example:
     >>> cfg = OptimConfig(optimizer={"class_path": "torch.optim.SGD", "init_args": {"lr": 0.1}},
@@ -21,10 +21,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jsonargparse.typing import register_type
-
-from lit_optim.errors import ConfigError, closest
-from lit_optim.schedules import Schedule
+from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.schedules import Schedule
 
 
 class Spec(Mapping[str, Any]):
@@ -54,52 +52,6 @@ class Spec(Mapping[str, Any]):
     def __reduce__(self) -> tuple[type[Spec], tuple[dict[str, Any]]]:
         return (Spec, (self._data,))
 
-
-def _parse_spec(value: Any) -> str | Spec:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, Mapping):
-        return Spec(_with_optimizer_defaults(value))
-    raise ValueError(f"expected a class path or {{class_path, init_args}}, got {value!r}")
-
-
-def _with_optimizer_defaults(spec: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An optimizer spec with every init arg spelled out, so ``--print_config`` shows what runs.
-
-    Anything that is not a valid optimizer spec comes back unchanged: schedules share this
-    type, and a bad optimizer is reported with its key path when the config is validated.
-    """
-    import torch
-
-    from lit_optim.optimizers import optimizer_defaults, resolve_optimizer
-
-    if set(spec) - {"class_path", "init_args"}:
-        return spec  # a misspelled key: validation names it
-    try:
-        cls, init_args = resolve_optimizer(spec)
-        full = optimizer_defaults(cls, init_args)
-    except ConfigError:
-        return spec
-    given = str(spec.get("class_path"))
-    if "." in given:
-        path = given
-    elif getattr(torch.optim, cls.__name__, None) is cls:
-        path = f"torch.optim.{cls.__name__}"
-    else:
-        path = f"{cls.__module__}.{cls.__qualname__}"
-    return {"class_path": path, "init_args": {k: _plain(v) for k, v in full.items()}}
-
-
-def _plain(value: Any) -> Any:
-    # YAML has no tuples: (0.9, 0.999) prints and round-trips as [0.9, 0.999].
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _dump_spec(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else value
-
-
-register_type(Spec, serializer=_dump_spec, deserializer=_parse_spec)
 
 #: A schedule given as a short name (``"Poly"``), an import path, or
 #: ``{"class_path": ..., "init_args": {...}}``; a Schedule object also works.
@@ -378,14 +330,3 @@ def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ConfigError(
             key, f"{value!r} is not one of {', '.join(choices)}{closest(str(value), choices)}"
         )
-
-
-def _allow_in_checkpoints() -> None:
-    # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps
-    # its OptimConfig in hparams, so these plain dataclasses must be loadable there.
-    import torch.serialization
-
-    torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup, Spec])
-
-
-_allow_in_checkpoints()

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError, closest
-from lit_optim.schedules import FactorFn, Horizon, Schedule, build_schedule, resolve_factor
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.schedules import FactorFn, Horizon, Schedule, build_schedule, resolve_factor
 
 SchedulerLike = LRScheduler | ReduceLROnPlateau
 

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from lit_optim.config import OptimConfig
-from lit_optim.errors import ConfigError, closest
-from lit_optim.groups import build_param_groups
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.groups import build_param_groups
 
 KEY = "optim.optimizer"
 
@@ -36,7 +36,7 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
 
     Returns:
         The optimizer; each param group carries a ``name``, and the whole assignment
-        (:class:`~lit_optim.groups.ParamGroups`) is kept as ``optimizer.lit_optim_groups``.
+        (:class:`~lit_optim.core.groups.ParamGroups`) is kept as ``optimizer.lit_optim_groups``.
 
     Raises:
         ConfigError: Unknown class, misspelled or ill-typed option, bad group rule.
@@ -186,7 +186,7 @@ def _multi_tensor_class(
 ) -> type[torch.optim.Optimizer]:
     if config.multi_tensor is False:
         return cls
-    from lit_optim.multi_tensor import multi_tensor_variant
+    from lit_optim.core.multi_tensor import multi_tensor_variant
 
     variant = multi_tensor_variant(cls)
     if variant is None and config.multi_tensor is True:

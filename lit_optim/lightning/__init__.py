@@ -1,0 +1,1 @@
+"""The Lightning glue: mixin, callbacks, CLI and its jsonargparse types."""

@@ -1,0 +1,60 @@
+"""jsonargparse's view of the ``optim:`` section: how a :class:`Spec` is parsed and printed.
+
+Registered when the CLI is imported, never by the core, so ``import lit_optim`` stays
+free of jsonargparse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from jsonargparse.typing import register_type
+
+from lit_optim.core.config import Spec
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.optimizers import optimizer_defaults, resolve_optimizer
+
+
+def _parse_spec(value: Any) -> str | Spec:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return Spec(_with_optimizer_defaults(value))
+    raise ValueError(f"expected a class path or {{class_path, init_args}}, got {value!r}")
+
+
+def _with_optimizer_defaults(spec: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An optimizer spec with every init arg spelled out, so ``--print_config`` shows what runs.
+
+    Anything that is not a valid optimizer spec comes back unchanged: schedules share this
+    type, and a bad optimizer is reported with its key path when the config is validated.
+    """
+    if set(spec) - {"class_path", "init_args"}:
+        return spec  # a misspelled key: validation names it
+    try:
+        cls, init_args = resolve_optimizer(spec)
+        full = optimizer_defaults(cls, init_args)
+    except ConfigError:
+        return spec
+    given = str(spec.get("class_path"))
+    if "." in given:
+        path = given
+    elif getattr(torch.optim, cls.__name__, None) is cls:
+        path = f"torch.optim.{cls.__name__}"
+    else:
+        path = f"{cls.__module__}.{cls.__qualname__}"
+    return {"class_path": path, "init_args": {k: _plain(v) for k, v in full.items()}}
+
+
+def _plain(value: Any) -> Any:
+    # YAML has no tuples: (0.9, 0.999) prints and round-trips as [0.9, 0.999].
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _dump_spec(value: Any) -> Any:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+register_type(Spec, serializer=_dump_spec, deserializer=_parse_spec)

@@ -1,0 +1,1 @@
+"""The console entry and the tools: plot, groups, compare."""

@@ -1,0 +1,104 @@
+"""Resolve a run exactly as ``lit-optim fit`` would, for the tools (nothing is trained).
+
+The same config files, command-line overrides, data module, trainer settings,
+accumulation and devices as ``fit``; then the optimizer, groups and scheduler that
+:func:`lit_optim.core.plan.preview` built. Nothing is written under the trainer's log
+directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import lightning.pytorch as pl
+
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.plan import Preview, preview
+from lit_optim.lightning.cli import LitOptimCLI, with_default_config
+
+__all__ = ["ResolvedRun", "note", "quiet_lightning", "resolve_run"]
+
+
+@dataclass
+class ResolvedRun:
+    """A run resolved as ``fit`` would resolve it, with nothing trained.
+
+    Attributes:
+        cli: The LightningCLI (``run=False``) that parsed the config.
+        model: The instantiated model.
+        datamodule: The instantiated data module (``None`` when the config has none).
+        trainer: The instantiated trainer (no fit started).
+        config: The effective ``optim:`` section (the CLI's, else the model's own;
+            ``None`` only when not built and there is none).
+        preview: Optimizer, groups and scheduler built as ``configure_optimizers`` will.
+
+    """
+
+    cli: LitOptimCLI
+    model: pl.LightningModule
+    datamodule: Any
+    trainer: pl.Trainer
+    config: OptimConfig
+    preview: Preview
+
+
+def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
+    """Instantiate model, data and trainer from LightningCLI arguments and preview the run.
+
+    Args:
+        cli_args: What would follow ``lit-optim fit`` (``--config x.yaml``, overrides);
+            without ``--config`` / ``--model`` the embedded digits demo is used.
+        build: Also build optimizer and scheduler (``False`` only parses and instantiates;
+            ``preview`` is then ``None``).
+
+    Returns:
+        The resolved run.
+
+    Raises:
+        ConfigError: The config has no ``optim:`` section and the model no own config,
+            or the section is invalid for this model and run.
+
+    """
+    args = with_default_config(["fit", *cli_args])[1:]
+    argv, sys.argv = sys.argv, sys.argv[:1]  # `args` stands for the whole command line
+    try:
+        with quiet_lightning():
+            # No SaveConfigCallback: a tool writes nothing into the run's log directory.
+            cli = LitOptimCLI(args=args, run=False, save_config_callback=None)
+    finally:
+        sys.argv = argv
+    model, trainer, datamodule = cli.model, cli.trainer, cli.datamodule
+    config = cli.optim_config
+    if config is None and build:
+        raise ConfigError(
+            "optim",
+            f"no optim: section in the config and {type(model).__name__} has no optim config "
+            "of its own; add a top-level optim: section (see configs/digits_poly.yaml)",
+        )
+    run = preview(model, config, trainer, datamodule) if build else None
+    return ResolvedRun(cli, model, datamodule, trainer, config, run)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's info lines (seed, accelerator, tips) while a tool sets up."""
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
+def note(message: str) -> None:
+    """Print a tool's side remark to stderr (stdout stays the tool's output)."""
+    print(f"lit-optim: {message}", file=sys.stderr)
