@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from lit_optim import multi_tensor
+from lit_optim.core import multi_tensor
 from lit_optim.core.multi_tensor import (
     MultiTensorAdam,
     MultiTensorAdamW,
