@@ -28,7 +28,7 @@ from lit_optim.lightning import types as _types  # noqa: F401  (registers Spec w
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 
-DEFAULT_CONFIG = Path(__file__).parent / "configs" / "digits_poly.yaml"
+DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 TOOL_COMMANDS = ("plot", "groups", "compare")
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
