@@ -1,0 +1,81 @@
+"""Learning-rate schedules as pure functions of the step.
+
+A schedule is a small frozen dataclass of its arguments. Once the run length is known,
+:meth:`Schedule.resolve` turns it into a :data:`FactorFn`, ``step -> factor``, a closed-form
+function with no state: the learning rate of a param group at scheduler step ``t`` is
+``base_lr * factor(t)``, where ``t = 0`` is the lr of the first optimizer step. Warmup and
+:class:`Sequence` are function composition (optax style), so resuming is just restoring
+the step and plotting is calling the function.
+
+Conventions shared by every schedule:
+
+- Steps are scheduler steps (optimizer steps, or epochs when ``interval: epoch``), counted
+  from 0; factors are finite and ``>= 0``.
+- Schedules with an end (``Linear``, ``Cosine``, ``Poly``, ``OneCycle``,
+  ``WarmupStableDecay``) reach their final value at their end and stay there: unlike torch,
+  no schedule goes back up or raises when stepped past its end.
+- ``total``-like arguments left as ``None`` mean "the whole run" (after warmup); such
+  schedules report :attr:`Schedule.needs_total`.
+
+Example:
+    >>> from lit_optim import Warmup
+    >>> f = resolve_factor(Poly(power=2.0), Warmup(steps=2), Horizon(total_steps=12))
+    >>> [round(f(t), 3) for t in (0, 1, 2, 7, 12, 99)]  # ramp, then (1 - s/10) ** 2
+    [0.0, 0.5, 1.0, 0.25, 0.0, 0.0]
+
+"""
+
+from lit_optim.core.schedules._base import (
+    DEFAULT_KEY,
+    FactorFn,
+    Horizon,
+    Schedule,
+    find_registered,
+    normalise_name,
+    registered,
+    unregister,
+)
+from lit_optim.core.schedules._build import build_schedule
+from lit_optim.core.schedules._closed_form import (
+    Constant,
+    Cosine,
+    CosineRestarts,
+    Exponential,
+    InverseSqrt,
+    Linear,
+    MultiStep,
+    OneCycle,
+    Poly,
+    Step,
+    WarmupStableDecay,
+)
+from lit_optim.core.schedules._join import Sequence, resolve_factor
+from lit_optim.core.schedules._join import _warmup_steps as _warmup_steps  # for tools.plot
+from lit_optim.core.schedules._lambda import LAMBDA_VARIABLES, Lambda
+
+__all__ = [
+    "DEFAULT_KEY",
+    "LAMBDA_VARIABLES",
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Exponential",
+    "FactorFn",
+    "Horizon",
+    "InverseSqrt",
+    "Lambda",
+    "Linear",
+    "MultiStep",
+    "OneCycle",
+    "Poly",
+    "Schedule",
+    "Sequence",
+    "Step",
+    "WarmupStableDecay",
+    "build_schedule",
+    "find_registered",
+    "normalise_name",
+    "registered",
+    "resolve_factor",
+    "unregister",
+]

@@ -1,0 +1,486 @@
+"""Closed-form schedules: each factor is a formula of the step (torch's ``_get_closed_form_lr``)."""
+
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Literal
+
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.schedules._base import DEFAULT_KEY, FactorFn, Horizon, Schedule
+from lit_optim.core.schedules._checks import (
+    _arg_key,
+    _check_bool,
+    _check_choice,
+    _check_growth,
+    _check_number,
+    _power,
+    _round,
+)
+
+__all__ = [
+    "Constant",
+    "Cosine",
+    "CosineRestarts",
+    "Exponential",
+    "InverseSqrt",
+    "Linear",
+    "MultiStep",
+    "OneCycle",
+    "Poly",
+    "Step",
+    "WarmupStableDecay",
+]
+
+
+@dataclass(frozen=True)
+class Constant(Schedule):
+    """A constant factor.
+
+    Example:
+        >>> Constant(0.5).resolve(Horizon(10))(7)
+        0.5
+
+    """
+
+    factor: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_number(self, "factor", low=0)
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return ``step -> factor``."""
+        factor = self.factor
+        return lambda step: factor
+
+
+@dataclass(frozen=True)
+class Step(Schedule):
+    """Multiply by ``gamma`` every ``step_size`` steps, like torch ``StepLR``.
+
+    ``factor(t) = gamma ** (t // step_size)``; it goes on past the end of the run.
+
+    Example:
+        >>> f = Step(step_size=10, gamma=0.5).resolve(Horizon(100))
+        >>> [f(0), f(9), f(10), f(25)]
+        [1.0, 1.0, 0.5, 0.25]
+
+    """
+
+    step_size: int
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        _check_number(self, "step_size", low=1, integer=True)
+        _check_number(self, "gamma", low=0, low_open=True)
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return ``step -> gamma ** (step // step_size)``."""
+        gamma, size = self.gamma, self.step_size
+        _check_growth(key, gamma, horizon.total_steps // size)
+        return lambda step: _power(gamma, step // size, key, step)
+
+
+@dataclass(frozen=True)
+class MultiStep(Schedule):
+    """Multiply by ``gamma`` at each milestone, like torch ``MultiStepLR``.
+
+    ``factor(t) = gamma ** (number of milestones <= t)``. Milestones are strictly
+    increasing steps ``>= 1`` (torch counts a repeated milestone twice; write the gamma
+    you want instead).
+
+    Example:
+        >>> f = MultiStep(milestones=[3, 5], gamma=0.1).resolve(Horizon(10))
+        >>> [round(f(t), 6) for t in (0, 2, 3, 4, 5, 9)]
+        [1.0, 1.0, 0.1, 0.1, 0.01, 0.01]
+
+    """
+
+    milestones: tuple[int, ...] | list[int]
+    gamma: float = 0.1
+
+    def __post_init__(self) -> None:
+        key = _arg_key("milestones")
+        value = self.milestones
+        if isinstance(value, str | bytes) or not isinstance(value, list | tuple):
+            raise ConfigError(key, f"expected a list of steps such as [30, 60], got {value!r}")
+        for i, m in enumerate(value):
+            if isinstance(m, bool) or not isinstance(m, numbers.Real) or not float(m).is_integer():
+                raise ConfigError(f"{key}[{i}]", f"expected an integer step, got {m!r}")
+            if m < 1:
+                raise ConfigError(f"{key}[{i}]", f"milestones must be >= 1, got {m!r}")
+        milestones = tuple(int(m) for m in value)
+        for i in range(1, len(milestones)):
+            if milestones[i] <= milestones[i - 1]:
+                raise ConfigError(
+                    key,
+                    f"milestones must be strictly increasing, got {list(milestones)} "
+                    f"({milestones[i]} after {milestones[i - 1]})",
+                )
+        object.__setattr__(self, "milestones", milestones)
+        _check_number(self, "gamma", low=0, low_open=True)
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return ``step -> gamma ** bisect_right(milestones, step)``."""
+        gamma, milestones = self.gamma, self.milestones
+        _check_growth(key, gamma, len(milestones))
+        return lambda step: gamma ** bisect.bisect_right(milestones, step)
+
+
+@dataclass(frozen=True)
+class Exponential(Schedule):
+    """Multiply by ``gamma`` every step, like torch ``ExponentialLR``: ``factor(t) = gamma ** t``.
+
+    Example:
+        >>> Exponential(gamma=0.5).resolve(Horizon(10))(3)
+        0.125
+
+    """
+
+    gamma: float
+
+    def __post_init__(self) -> None:
+        _check_number(self, "gamma", low=0, low_open=True)
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return ``step -> gamma ** step``."""
+        gamma = self.gamma
+        _check_growth(key, gamma, horizon.total_steps)
+        return lambda step: _power(gamma, step, key, step)
+
+
+@dataclass(frozen=True)
+class Linear(Schedule):
+    """Linear from ``start_factor`` to ``end_factor`` over ``total_iters`` steps, then flat.
+
+    ``factor(t) = (start * (T - s) + end * s) / T`` with ``s = min(t, T)`` and
+    ``T = total_iters`` (the whole run when ``None``): the closed form of torch ``LinearLR``,
+    but the defaults differ: torch ramps 1/3 -> 1 over 5 steps, ours decays 1 -> 0 over
+    the run. ``start_factor`` may be 0 (torch requires > 0).
+
+    Example:
+        >>> f = Linear().resolve(Horizon(4))
+        >>> [f(t) for t in range(6)]
+        [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]
+
+    """
+
+    start_factor: float = 1.0
+    end_factor: float = 0.0
+    total_iters: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_number(self, "start_factor", low=0)
+        _check_number(self, "end_factor", low=0)
+        _check_number(self, "total_iters", low=1, integer=True, optional=True)
+
+    @property
+    def needs_total(self) -> bool:
+        """True when ``total_iters`` is left to the run length."""
+        return self.total_iters is None
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the linear ramp."""
+        start, end = self.start_factor, self.end_factor
+        total = self.total_iters or horizon.total_steps
+
+        def factor(step: int) -> float:
+            done = min(step, total)
+            return (start * (total - done) + end * done) / total
+
+        return factor
+
+
+@dataclass(frozen=True)
+class Cosine(Schedule):
+    """Half a cosine from 1 down to ``min_factor`` over ``total`` steps, then flat.
+
+    ``factor(t) = min + (1 - min) * (1 + cos(pi * min(t, T) / T)) / 2`` with ``T = total``
+    (the whole run when ``None``): torch ``CosineAnnealingLR`` with ``T_max = T`` and
+    ``eta_min = min_factor * base_lr``, except that torch rises again after ``T_max``
+    while this stays at ``min_factor``.
+
+    Example:
+        >>> f = Cosine(min_factor=0.1).resolve(Horizon(10))
+        >>> [round(f(t), 4) for t in (0, 5, 10, 20)]
+        [1.0, 0.55, 0.1, 0.1]
+
+    """
+
+    min_factor: float = 0.0
+    total: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_number(self, "min_factor", low=0)
+        _check_number(self, "total", low=1, integer=True, optional=True)
+
+    @property
+    def needs_total(self) -> bool:
+        """True when ``total`` is left to the run length."""
+        return self.total is None
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the cosine annealing."""
+        low = self.min_factor
+        total = self.total or horizon.total_steps
+        return lambda step: (
+            low + (1.0 - low) * (1.0 + math.cos(math.pi * min(step, total) / total)) / 2
+        )
+
+
+@dataclass(frozen=True)
+class CosineRestarts(Schedule):
+    """Cosine annealing restarted every period (SGDR), like torch ``CosineAnnealingWarmRestarts``.
+
+    Cycle ``i`` lasts ``period * period_mult ** i`` steps; inside it, at step ``c`` of
+    ``P``, ``factor = min + (peak_i - min) * (1 + cos(pi * c / P)) / 2`` with
+    ``peak_i = max(decay ** i, min_factor)`` (timm's ``cycle_decay``; 1.0 = torch).
+    Restarts go on past the end of the run.
+
+    Example:
+        >>> f = CosineRestarts(period=4, decay=0.5).resolve(Horizon(100))
+        >>> [round(f(t), 4) for t in (0, 2, 4, 6, 8)]
+        [1.0, 0.5, 0.5, 0.25, 0.25]
+
+    """
+
+    period: int
+    period_mult: int = 1
+    min_factor: float = 0.0
+    decay: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_number(self, "period", low=1, integer=True)
+        _check_number(self, "period_mult", low=1, integer=True)
+        _check_number(self, "min_factor", low=0)
+        _check_number(self, "decay", low=0, high=1, low_open=True)
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the restarted cosine."""
+        period, mult, low, decay = self.period, self.period_mult, self.min_factor, self.decay
+
+        def factor(step: int) -> float:
+            if mult == 1:
+                cycle, start, length = step // period, (step // period) * period, period
+            else:
+                # Integer walk over cycles: O(log step), exact like torch's stepping.
+                cycle, start, length = 0, 0, period
+                while step >= start + length:
+                    start += length
+                    length *= mult
+                    cycle += 1
+            peak = max(decay**cycle, low)
+            return low + (peak - low) * (1.0 + math.cos(math.pi * (step - start) / length)) / 2
+
+        return factor
+
+
+@dataclass(frozen=True)
+class Poly(Schedule):
+    """Polynomial decay to ``min_factor`` over ``total`` steps, then flat.
+
+    ``factor(t) = min + (1 - min) * ((T - min(t, T)) / T) ** power`` with ``T = total`` (the
+    whole run when ``None``). With ``min_factor = 0`` this is torch ``PolynomialLR`` with
+    ``total_iters = T``, computed in closed form (no drift after millions of steps).
+
+    Example:
+        >>> f = Poly(power=0.5).resolve(Horizon(100))
+        >>> [f(0), f(75), f(100), f(150)]
+        [1.0, 0.5, 0.0, 0.0]
+
+    """
+
+    power: float = 1.0
+    min_factor: float = 0.0
+    total: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_number(self, "power", low=0, low_open=True)
+        _check_number(self, "min_factor", low=0, high=1)
+        _check_number(self, "total", low=1, integer=True, optional=True)
+
+    @property
+    def needs_total(self) -> bool:
+        """True when ``total`` is left to the run length."""
+        return self.total is None
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the polynomial decay."""
+        power, low = self.power, self.min_factor
+        total = self.total or horizon.total_steps
+        # (total - t) / total is exact to one rounding; 1 - t / total cancels near the end.
+        if low == 0.0:
+            return lambda step: ((total - min(step, total)) / total) ** power
+        return lambda step: low + (1.0 - low) * ((total - min(step, total)) / total) ** power
+
+
+@dataclass(frozen=True)
+class OneCycle(Schedule):
+    """The 1cycle policy over the run, exactly like torch ``OneCycleLR`` with ``max_lr = base_lr``.
+
+    The factor rises from ``1 / div_factor`` to 1 over the first ``pct_start`` of the run,
+    then anneals to ``1 / (div_factor * final_div_factor)`` at step ``total_steps - 1``
+    (``three_phase``: back to ``1 / div_factor`` first, then down). Phase boundaries
+    follow torch: phase ends at steps ``pct_start * T - 1`` (and ``2 * pct_start * T - 2``)
+    and ``T - 1``. Past step ``T - 1`` the factor stays final (torch raises after ``T``).
+    Momentum cycling is not done here: lit_optim schedules only drive the lr.
+
+    Example:
+        >>> f = OneCycle(pct_start=0.25, anneal="linear").resolve(Horizon(9))
+        >>> [round(f(t), 4) for t in (0, 1, 2, 8, 50)]
+        [0.04, 0.808, 0.8889, 0.0, 0.0]
+
+    """
+
+    pct_start: float = 0.3
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    anneal: Literal["cos", "linear"] = "cos"
+    three_phase: bool = False
+
+    def __post_init__(self) -> None:
+        _check_number(self, "pct_start", low=0, high=1, low_open=True, high_open=True)
+        _check_number(self, "div_factor", low=0, low_open=True)
+        _check_number(self, "final_div_factor", low=0, low_open=True)
+        _check_choice(self, "anneal", ("cos", "linear"))
+        _check_bool(self, "three_phase")
+
+    @property
+    def needs_total(self) -> bool:
+        """Always true: the phases are fractions of the run."""
+        return True
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the one-cycle factor."""
+        total, pct = horizon.total_steps, self.pct_start
+        rise = float(pct * total) - 1
+        if rise <= 0:
+            raise ConfigError(
+                f"{key}.init_args.pct_start",
+                f"pct_start * run length = {pct * total:g} steps leaves no rising phase; "
+                f"use pct_start > {1 / total:.3g} or a longer run (run: {total} steps)",
+            )
+        initial = 1.0 / self.div_factor
+        final = initial / self.final_div_factor
+        phases: list[tuple[float, float, float]]  # (end step, start factor, end factor)
+        if self.three_phase:
+            fall = float(2 * pct * total) - 2
+            if fall >= total - 1:
+                raise ConfigError(
+                    f"{key}.init_args.pct_start",
+                    f"three_phase needs 2 * pct_start * run length < run length + 1, got "
+                    f"pct_start={pct:g} for {total} steps; use pct_start < 0.5",
+                )
+            phases = [(rise, initial, 1.0), (fall, 1.0, initial), (total - 1, initial, final)]
+        else:
+            phases = [(rise, initial, 1.0), (total - 1, 1.0, final)]
+        cosine = self.anneal == "cos"
+        last = total - 1
+
+        def factor(step: int) -> float:
+            step = min(step, last)
+            start_step = 0.0
+            for end_step, start, end in phases:
+                if step <= end_step:  # always true in the last phase: step <= total - 1
+                    pct = (step - start_step) / (end_step - start_step)
+                    if cosine:
+                        return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+                    return (end - start) * pct + start
+                start_step = end_step
+            return final
+
+        return factor
+
+
+@dataclass(frozen=True)
+class InverseSqrt(Schedule):
+    """Inverse square root decay (T5 / fairseq).
+
+    ``factor(t) = 1 / sqrt(max(1, (t + shift) / timescale))``: flat at 1 until
+    ``t + shift`` reaches ``timescale``, then ``sqrt(timescale / (t + shift))``.
+    T5's ``rsqrt`` with ``warmup_steps = W`` is ``timescale=W``. fairseq's
+    ``inverse_sqrt`` with ``warmup_updates = W`` is ``warmup: {steps: W}`` plus
+    ``timescale=W, shift=W`` (the schedule after a warmup counts from 0; ``shift``
+    restores the absolute step). Goes on past the end of the run.
+
+    Example:
+        >>> f = InverseSqrt(timescale=100).resolve(Horizon(10_000))
+        >>> [f(0), f(100), f(400), f(10_000)]
+        [1.0, 1.0, 0.5, 0.1]
+
+    """
+
+    timescale: int = 10_000
+    shift: int = 0
+
+    def __post_init__(self) -> None:
+        _check_number(self, "timescale", low=1, integer=True)
+        _check_number(self, "shift", low=0, integer=True)
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the inverse square root decay."""
+        timescale, shift = self.timescale, self.shift
+        return lambda step: 1.0 / math.sqrt(max(1.0, (step + shift) / timescale))
+
+
+@dataclass(frozen=True)
+class WarmupStableDecay(Schedule):
+    """Warmup-stable-decay (trapezoid): ramp up, hold at 1, decay to ``min_factor`` at the end.
+
+    With ``W = round(warmup * T)`` and ``D = round(decay * T)`` steps of a run of ``T``:
+    ``t / W`` for ``t < W``; 1 until ``T - D``; then with ``p = (t - (T - D)) / D``,
+    ``min + (1 - min) * s(p)`` where ``s`` is ``1 - p`` (linear), ``(1 + cos(pi p)) / 2``
+    (cosine) or ``1 - sqrt(p)`` (sqrt, the "1-sqrt" cooldown). ``min_factor`` from step
+    ``T`` on. Same formula as Hugging Face ``get_wsd_schedule``.
+
+    Example:
+        >>> f = WarmupStableDecay(warmup=0.1, decay=0.2).resolve(Horizon(100))
+        >>> [f(0), f(5), f(10), f(80), f(90), f(100)]
+        [0.0, 0.5, 1.0, 1.0, 0.5, 0.0]
+
+    """
+
+    warmup: float = 0.0
+    decay: float = 0.1
+    min_factor: float = 0.0
+    decay_shape: Literal["linear", "cosine", "sqrt"] = "linear"
+
+    def __post_init__(self) -> None:
+        _check_number(self, "warmup", low=0, high=1)
+        _check_number(self, "decay", low=0, high=1)
+        if self.warmup + self.decay > 1:
+            raise ConfigError(
+                _arg_key("decay"),
+                f"warmup + decay = {self.warmup + self.decay:g} is more than the whole run; "
+                "they are fractions of the run and must add up to <= 1",
+            )
+        _check_number(self, "min_factor", low=0, high=1)
+        _check_choice(self, "decay_shape", ("linear", "cosine", "sqrt"))
+
+    @property
+    def needs_total(self) -> bool:
+        """Always true: the phases are fractions of the run."""
+        return True
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Return the trapezoid factor."""
+        total, low = horizon.total_steps, self.min_factor
+        warm = _round(self.warmup * total)
+        cool = _round(self.decay * total)
+        decay_start = total - cool
+        shape = {
+            "linear": lambda p: 1.0 - p,
+            "cosine": lambda p: (1.0 + math.cos(math.pi * p)) / 2,
+            "sqrt": lambda p: 1.0 - math.sqrt(p),
+        }[self.decay_shape]
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return step / warm
+            if step < decay_start or cool == 0:
+                return 1.0
+            return low + (1.0 - low) * shape(min(step - decay_start, cool) / cool)
+
+        return factor

@@ -1,0 +1,200 @@
+"""Composition: :class:`Sequence` joins schedules; :func:`resolve_factor` puts a warmup first."""
+
+from __future__ import annotations
+
+import bisect
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.schedules._base import DEFAULT_KEY, FactorFn, Horizon, Schedule
+from lit_optim.core.schedules._build import build_schedule
+from lit_optim.core.schedules._checks import _KEY, _round
+from lit_optim.core.schedules._closed_form import Constant
+
+if TYPE_CHECKING:  # config imports the schedules (a schedule is a config value)
+    from lit_optim.core.config import Warmup
+
+__all__ = ["Sequence", "resolve_factor"]
+
+
+@dataclass(frozen=True)
+class Sequence(Schedule):
+    """Schedules one after another, joined at step boundaries (optax ``join_schedules``).
+
+    ``schedules[i]`` runs from ``boundaries[i - 1]`` (0 for the first) to
+    ``boundaries[i]`` (the end of the run for the last), resolved on its own segment
+    length and called with the step counted from its segment start. Children are
+    schedule specs like ``optim.schedule`` itself (short name, import path, or
+    ``{class_path, init_args}``).
+
+    Example:
+        >>> s = Sequence(schedules=["Constant", {"class_path": "Linear"}], boundaries=[4])
+        >>> f = s.resolve(Horizon(8))
+        >>> [f(t) for t in (0, 3, 4, 6, 8)]
+        [1.0, 1.0, 1.0, 0.5, 0.0]
+
+    """
+
+    schedules: tuple[Schedule, ...] | list[Any]
+    boundaries: tuple[int, ...] | list[int]
+
+    def __post_init__(self) -> None:
+        key = _KEY.get(DEFAULT_KEY)
+        specs = self.schedules
+        if isinstance(specs, str | bytes | Mapping) or not isinstance(specs, list | tuple):
+            raise ConfigError(
+                f"{key}.init_args.schedules", f"expected a list of schedules, got {specs!r}"
+            )
+        if not specs:
+            raise ConfigError(f"{key}.init_args.schedules", "needs at least one schedule")
+        children = []
+        for i, spec in enumerate(specs):
+            child_key = f"{key}.init_args.schedules[{i}]"
+            if spec is None:
+                raise ConfigError(child_key, "expected a schedule, got null")
+            child = build_schedule(spec, child_key)
+            assert child is not None  # spec is not None
+            children.append(child)
+        object.__setattr__(self, "schedules", tuple(children))
+        bkey = f"{key}.init_args.boundaries"
+        bounds = self.boundaries
+        if isinstance(bounds, str | bytes) or not isinstance(bounds, list | tuple):
+            raise ConfigError(bkey, f"expected a list of steps, got {bounds!r}")
+        if len(bounds) != len(children) - 1:
+            raise ConfigError(
+                bkey,
+                f"expected {len(children) - 1} boundaries for {len(children)} schedules "
+                f"(one between each pair), got {len(bounds)}",
+            )
+        for i, b in enumerate(bounds):
+            if isinstance(b, bool) or not isinstance(b, numbers.Real) or not float(b).is_integer():
+                raise ConfigError(f"{bkey}[{i}]", f"expected an integer step, got {b!r}")
+        ints = tuple(int(b) for b in bounds)
+        previous = 0
+        for i, b in enumerate(ints):
+            if b <= previous:
+                raise ConfigError(
+                    f"{bkey}[{i}]",
+                    f"boundaries must be strictly increasing and > 0, got {list(ints)}",
+                )
+            previous = b
+        object.__setattr__(self, "boundaries", ints)
+
+    @property
+    def needs_total(self) -> bool:
+        """True when the last schedule needs the run length (the others get fixed segments)."""
+        return self.schedules[-1].needs_total  # type: ignore[union-attr]
+
+    def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
+        """Resolve every child on its segment and join them."""
+        total = horizon.total_steps
+        if self.boundaries and self.boundaries[-1] >= total:
+            raise ConfigError(
+                f"{key}.init_args.boundaries",
+                f"boundary {self.boundaries[-1]} is not inside the run ({total} steps); "
+                f"boundaries must be < {total}",
+            )
+        starts = (0, *self.boundaries)
+        ends = (*self.boundaries, total)
+        parts = [
+            child.resolve(
+                Horizon(end - start, horizon.steps_per_epoch), f"{key}.init_args.schedules[{i}]"
+            )
+            for i, (child, start, end) in enumerate(zip(self.schedules, starts, ends, strict=True))
+        ]
+        boundaries = self.boundaries
+
+        def factor(step: int) -> float:
+            i = bisect.bisect_right(boundaries, step)
+            return parts[i](step - starts[i])
+
+        return factor
+
+
+def resolve_factor(
+    schedule: Schedule | None,
+    warmup: Warmup | None,
+    horizon: Horizon,
+    key: str = DEFAULT_KEY,
+    warmup_key: str = "optim.warmup",
+) -> FactorFn:
+    """Resolve a schedule with an optional warmup in front into one ``step -> factor``.
+
+    A warmup of ``W`` steps (``steps``; ``epochs * steps_per_epoch`` or
+    ``fraction * total_steps``, rounded half up) comes first: the schedule is resolved on
+    the remaining ``total_steps - W`` steps and shifted by ``W``. During warmup the factor
+    is ``schedule(0) * w(t)``, ``w`` going from ``start_factor`` towards 1 at ``t = W``:
+    linear ``s + (1 - s) * t / W``, exponential ``s * (1 / s) ** (t / W)``, or constant
+    ``s``. ``W = 0`` means no warmup.
+
+    Args:
+        schedule: The main schedule; ``None`` is a constant factor of 1.
+        warmup: The warmup, or ``None``.
+        horizon: Length of the run.
+        key: Config key path of the schedule.
+        warmup_key: Config key path of the warmup.
+
+    Returns:
+        ``step -> factor``.
+
+    Raises:
+        ConfigError: The warmup is not shorter than the run, or the schedule does not fit
+            the run.
+
+    Example:
+        >>> from lit_optim import Warmup
+        >>> f = resolve_factor(None, Warmup(steps=4, start_factor=0.2), Horizon(10))
+        >>> [round(f(t), 2) for t in range(6)]
+        [0.2, 0.4, 0.6, 0.8, 1.0, 1.0]
+
+    """
+    main_schedule = Constant() if schedule is None else schedule
+    steps = 0 if warmup is None else _warmup_steps(warmup, horizon, warmup_key)
+    if steps == 0:
+        return main_schedule.resolve(horizon, key)
+    assert warmup is not None
+    total = horizon.total_steps
+    if steps >= total:
+        raise ConfigError(
+            warmup_key,
+            f"warmup of {steps} steps is not shorter than the run ({total} steps); "
+            "use fewer steps, epochs or a smaller fraction, or a longer run",
+        )
+    main = main_schedule.resolve(Horizon(total - steps, horizon.steps_per_epoch), key)
+    peak = main(0)
+    start = float(warmup.start_factor)
+    if warmup.mode == "linear":
+
+        def ramp(step: int) -> float:
+            return start + (1.0 - start) * step / steps
+
+    elif warmup.mode == "exponential":
+
+        def ramp(step: int) -> float:
+            return start * (1.0 / start) ** (step / steps)
+
+    else:
+
+        def ramp(step: int) -> float:
+            return start
+
+    def factor(step: int) -> float:
+        if step >= steps:
+            return main(step - steps)
+        return peak * ramp(step)
+
+    return factor
+
+
+def _warmup_steps(warmup: Warmup, horizon: Horizon, key: str) -> int:
+    """Warmup length in scheduler steps."""
+    warmup.validate(key)
+    if warmup.steps is not None:
+        return int(warmup.steps)
+    if warmup.epochs is not None:
+        return _round(warmup.epochs * horizon.steps_per_epoch)
+    assert warmup.fraction is not None  # validate() ensures exactly one is given
+    return _round(warmup.fraction * horizon.total_steps)
