@@ -168,7 +168,7 @@ def test_linear_matches_torch_linear_lr(base: float, start: float, end: float, t
         base,
         2000,
     )
-    f = Linear(start_factor=start, end_factor=end, total_iters=total).resolve(Horizon(2000))
+    f = Linear(start_factor=start, min_factor=end, total=total).resolve(Horizon(2000))
     assert_matches(f, expected, base)
 
 
@@ -198,7 +198,7 @@ def test_cosine_restarts_matches_torch_warm_restarts(
     pct=st.floats(0.01, 0.95),
     div=st.floats(1.0, 100.0),
     final_div=st.floats(1.0, 1e5),
-    anneal=st.sampled_from(["cos", "linear"]),
+    anneal=st.sampled_from(["cosine", "linear"]),
     three_phase=st.booleans(),
 )
 def test_onecycle_matches_torch_onecycle_lr(
@@ -218,7 +218,7 @@ def test_onecycle_matches_torch_onecycle_lr(
             max_lr=base,
             total_steps=total,
             pct_start=pct,
-            anneal_strategy=anneal,
+            anneal_strategy={"cosine": "cos", "linear": "linear"}[anneal],
             div_factor=div,
             final_div_factor=final_div,
             three_phase=three_phase,
@@ -312,7 +312,7 @@ def test_cosine_restarts_decay_lowers_each_peak() -> None:
     ("schedule", "final"),
     [
         (Linear(), 0.0),
-        (Linear(start_factor=0.0, end_factor=2.0, total_iters=10), 2.0),
+        (Linear(start_factor=0.0, min_factor=2.0, total=10), 2.0),
         (Cosine(min_factor=0.05), 0.05),
         (Poly(power=0.5, min_factor=0.2), 0.2),
         (OneCycle(), 1 / 25 / 1e4),
@@ -431,7 +431,7 @@ def test_sequence_joins_children_at_boundaries() -> None:
         "class_path": "Sequence",
         "init_args": {
             "schedules": [
-                {"class_path": "Linear", "init_args": {"start_factor": 0.0, "end_factor": 1.0}},
+                {"class_path": "Linear", "init_args": {"start_factor": 0.0, "min_factor": 1.0}},
                 "Cosine",
             ],
             "boundaries": [10],
@@ -652,12 +652,12 @@ def test_unknown_or_malformed_specs_are_refused(spec: object, match: str) -> Non
         ("MultiStep", {"milestones": [0, 10]}, r"milestones\[0\]: milestones must be >= 1"),
         ("MultiStep", {"milestones": "30"}, r"milestones: expected a list of steps"),
         ("MultiStep", {"milestones": [1.5]}, r"milestones\[0\]: expected an integer step"),
-        ("Linear", {"total_iters": 0}, r"total_iters: must be >= 1, got 0"),
+        ("Linear", {"total": 0}, r"total: must be >= 1, got 0"),
         ("Cosine", {"min_factor": -0.1}, r"min_factor: must be >= 0, got -0\.1"),
         ("CosineRestarts", {"period": 5, "period_mult": 0}, r"period_mult: must be >= 1"),
         ("CosineRestarts", {"period": 5, "decay": 0}, r"decay: must be in \(0, 1\], got 0"),
         ("OneCycle", {"pct_start": 1.0}, r"pct_start: must be in \(0, 1\), got 1\.0"),
-        ("OneCycle", {"anneal": "cosine"}, r"anneal: 'cosine' is not one of cos, linear"),
+        ("OneCycle", {"anneal": "cos"}, r"anneal: 'cos' is not one of cosine, linear"),
         ("OneCycle", {"three_phase": "yes"}, r"three_phase: expected true or false"),
         ("InverseSqrt", {"timescale": 0}, r"timescale: must be >= 1, got 0"),
         ("WarmupStableDecay", {"warmup": 0.5, "decay": 0.6}, r"decay: warmup \+ decay = 1\.1"),

@@ -153,12 +153,14 @@ class Exponential(Schedule):
 
 @dataclass(frozen=True)
 class Linear(Schedule):
-    """Linear from ``start_factor`` to ``end_factor`` over ``total_iters`` steps, then flat.
+    """Linear from ``start_factor`` to ``min_factor`` over ``total`` steps, then flat.
 
-    ``factor(t) = (start * (T - s) + end * s) / T`` with ``s = min(t, T)`` and
-    ``T = total_iters`` (the whole run when ``None``): the closed form of torch ``LinearLR``,
-    but the defaults differ: torch ramps 1/3 -> 1 over 5 steps, ours decays 1 -> 0 over
-    the run. ``start_factor`` may be 0 (torch requires > 0).
+    ``factor(t) = (start * (T - s) + end * s) / T`` with ``s = min(t, T)``,
+    ``end = min_factor`` and ``T = total`` (the whole run when ``None``): the closed form of
+    torch ``LinearLR(start_factor, end_factor=min_factor, total_iters=total)``, but the
+    defaults differ: torch ramps 1/3 -> 1 over 5 steps, ours decays 1 -> 0 over the run.
+    ``min_factor`` is named like the other decays' floor; it may also lie above
+    ``start_factor`` for a ramp up. ``start_factor`` may be 0 (torch requires > 0).
 
     Example:
         >>> f = Linear().resolve(Horizon(4))
@@ -168,23 +170,23 @@ class Linear(Schedule):
     """
 
     start_factor: float = 1.0
-    end_factor: float = 0.0
-    total_iters: int | None = None
+    min_factor: float = 0.0
+    total: int | None = None
 
     def __post_init__(self) -> None:
         _check_number(self, "start_factor", low=0)
-        _check_number(self, "end_factor", low=0)
-        _check_number(self, "total_iters", low=1, integer=True, optional=True)
+        _check_number(self, "min_factor", low=0)
+        _check_number(self, "total", low=1, integer=True, optional=True)
 
     @property
     def needs_total(self) -> bool:
-        """True when ``total_iters`` is left to the run length."""
-        return self.total_iters is None
+        """True when ``total`` is left to the run length."""
+        return self.total is None
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
         """Return the linear ramp."""
-        start, end = self.start_factor, self.end_factor
-        total = self.total_iters or horizon.total_steps
+        start, end = self.start_factor, self.min_factor
+        total = self.total or horizon.total_steps
 
         def factor(step: int) -> float:
             done = min(step, total)
@@ -325,7 +327,8 @@ class OneCycle(Schedule):
     (``three_phase``: back to ``1 / div_factor`` first, then down). Phase boundaries
     follow torch: phase ends at steps ``pct_start * T - 1`` (and ``2 * pct_start * T - 2``)
     and ``T - 1``. Past step ``T - 1`` the factor stays final (torch raises after ``T``).
-    Momentum cycling is not done here: lit_optim schedules only drive the lr.
+    ``anneal`` is ``"cosine"`` or ``"linear"`` (torch's ``anneal_strategy="cos"`` /
+    ``"linear"``). Momentum cycling is not done here: lit_optim schedules only drive the lr.
 
     Example:
         >>> f = OneCycle(pct_start=0.25, anneal="linear").resolve(Horizon(9))
@@ -337,14 +340,14 @@ class OneCycle(Schedule):
     pct_start: float = 0.3
     div_factor: float = 25.0
     final_div_factor: float = 1e4
-    anneal: Literal["cos", "linear"] = "cos"
+    anneal: Literal["cosine", "linear"] = "cosine"
     three_phase: bool = False
 
     def __post_init__(self) -> None:
         _check_number(self, "pct_start", low=0, high=1, low_open=True, high_open=True)
         _check_number(self, "div_factor", low=0, low_open=True)
         _check_number(self, "final_div_factor", low=0, low_open=True)
-        _check_choice(self, "anneal", ("cos", "linear"))
+        _check_choice(self, "anneal", ("cosine", "linear"))
         _check_bool(self, "three_phase")
 
     @property
@@ -376,7 +379,7 @@ class OneCycle(Schedule):
             phases = [(rise, initial, 1.0), (fall, 1.0, initial), (total - 1, initial, final)]
         else:
             phases = [(rise, initial, 1.0), (total - 1, 1.0, final)]
-        cosine = self.anneal == "cos"
+        cosine = self.anneal == "cosine"
         last = total - 1
 
         def factor(step: int) -> float:
