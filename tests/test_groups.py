@@ -91,7 +91,7 @@ def test_without_rules_everything_is_default_split_by_weight_decay() -> None:
     assert [g["name"] for g in pg.groups] == ["default", "default/no_decay"]
     assert [(g["lr"], g["weight_decay"]) for g in pg.groups] == [(1.0, 0.05), (1.0, 0.0)]
     assert pg.schedules == [None, None]
-    assert pg.rules == ["default", "default"]
+    assert pg.labels == ["default", "default"]
     assert pg.num_layers is None
     assert sum(len(g["params"]) for g in pg.groups) == len(list(model.parameters()))
     torch.optim.AdamW(pg.groups)  # groups are ready for the constructor
@@ -107,7 +107,7 @@ def test_glob_rule_scales_lr_of_whole_name_matches() -> None:
     assert groups["head.bias"]["weight_decay"] == 0.0
     # globs match the whole name: "head.*" does not match "blocks.0.head_x"
     assert groups["blocks.0.0.weight"]["name"] == "default"
-    assert pg.rules == ["default", "default", "groups[0] (head)", "groups[0] (head)"]
+    assert pg.labels == ["default", "default", "groups[0] (head)", "groups[0] (head)"]
 
 
 def test_regex_rule_searches_anywhere_in_the_name() -> None:
@@ -365,7 +365,7 @@ def test_groups_with_identical_hyperparameters_are_merged_in_order() -> None:
         "default/no_decay+norms",  # embed.weight comes before the first block
         "default",
     ]
-    assert pg.rules == [
+    assert pg.labels == [
         "groups[1] (stem) + groups[0] (head)",
         "groups[1] (stem) + groups[0] (head)",
         "default + groups[2] (norms)",
@@ -821,11 +821,18 @@ def test_layer_decay_errors() -> None:
     flat = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
     with error(
         "optim.layer_decay: cannot infer layer ids: no parameter name has a blocks.N, "
-        "layers.N, layer.N, stages.N or layerN component (names look like: '0.weight', "
-        "'0.bias', '1.weight'); set layer_decay.layers to a regex whose group 1 is the "
-        "block index, e.g. 're:^encoder\\.(\\d+)\\.'"
+        "layers.N, layer.N, stages.N or layerN component and the model has no "
+        "group_matcher (names look like: '0.weight', '0.bias', '1.weight'); set "
+        "layer_decay.layers to a regex whose group 1 is the block index, e.g. 're:^(\\d+)\\.'"
     ):
         build(flat, layer_decay={"rate": 0.5})
+    # ... and the example it gives works as written
+    assert layer_ids(flat, layers=r"re:^(\d+)\.") == {
+        "0.weight": 1,
+        "0.bias": 1,
+        "1.weight": 2,
+        "1.bias": 2,
+    }
     with error(
         "optim.layer_decay.layers: '^\\d' has no group; group 1 must capture the block index, "
         "e.g. 'blocks\\.(\\d+)\\.'"

@@ -73,7 +73,7 @@ def group_rows(groups: ParamGroups, defaults: Mapping[str, Any] | None = None) -
     """
     defaults = defaults or {}
     rows = []
-    for group, rule in zip(groups.groups, groups.rules, strict=True):
+    for group, label in zip(groups.groups, groups.labels, strict=True):
         params = group["params"]
         options = {
             k: v
@@ -83,7 +83,7 @@ def group_rows(groups: ParamGroups, defaults: Mapping[str, Any] | None = None) -
         rows.append(
             GroupRow(
                 name=str(group.get("name", "")),
-                rule=rule,
+                rule=label,
                 tensors=len(params),
                 numel=sum(p.numel() for p in params),
                 lr=group.get("initial_lr", group.get("lr")),
