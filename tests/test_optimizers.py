@@ -6,8 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from lit_optim import ConfigError, LRLogger, OptimConfig, build_optimizer, build_scheduler
+from lit_optim import ConfigError, OptimConfig, build_optimizer, build_scheduler
 from lit_optim.core.multi_tensor import MultiTensorAdamW, MultiTensorSGD
+from lit_optim.lightning.callbacks import metric_keys
 
 
 def model() -> nn.Module:
@@ -76,9 +77,5 @@ def test_lr_logger_prefix_uses_the_torch_name():
     cfg = OptimConfig(optimizer="SGD", multi_tensor=True)
     opt = build_optimizer(model(), cfg)
 
-    class FakeTrainer:
-        lr_scheduler_configs: list = []
-        optimizers = [opt]
-
-    keys = LRLogger._names(FakeTrainer(), opt)  # type: ignore[arg-type]
-    assert keys[0][0].startswith("lr-SGD/")
+    (entry,) = metric_keys([], [opt])
+    assert entry.lr[0].startswith("lr-SGD/")
