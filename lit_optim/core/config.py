@@ -141,6 +141,10 @@ class GroupRule:
         frozen: Set ``requires_grad=False`` and leave the parameters out of the optimizer.
         options: Any other per-group optimizer option (``betas``, ``momentum``, ...).
         schedule: A schedule for this group only (else the global one).
+        ndim: Only tensors with this many dimensions (an int or a list), e.g. ``2`` for
+            the weight matrices Muon takes; alone it selects every parameter of that ndim.
+        optimizer: An optimizer for this rule's parameters (same form as the top-level
+            one); the groups of all optimizers still form one optimizer object.
 
     """
 
@@ -153,11 +157,19 @@ class GroupRule:
     frozen: bool = False
     options: dict[str, Any] = field(default_factory=dict)
     schedule: ScheduleSpec = None
+    ndim: int | list[int] | None = None
+    optimizer: OptimizerSpec | None = None
 
     def validate(self, key: str) -> None:
         """Raise :class:`ConfigError` on a rule that can never be right."""
-        if not self.params and not self.modules:
-            raise ConfigError(key, "a group rule needs `params` (globs) or `modules` (types)")
+        if not self.params and not self.modules and self.ndim is None:
+            raise ConfigError(
+                key,
+                "a group rule needs `params` (globs) or `modules` (types), or an `ndim` selector",
+            )
+        _check_ndim(f"{key}.ndim", self.ndim)
+        if self.optimizer is not None:
+            check_optimizer_spec(f"{key}.optimizer", self.optimizer)
         if self.lr is not None and self.lr_scale is not None:
             raise ConfigError(key, "give either `lr` or `lr_scale`, not both")
         _check_number(f"{key}.lr", self.lr, minimum=0, strict=True)
@@ -166,7 +178,7 @@ class GroupRule:
         if self.frozen:
             extra = [
                 k
-                for k in ("lr", "lr_scale", "weight_decay", "schedule")
+                for k in ("lr", "lr_scale", "weight_decay", "schedule", "optimizer")
                 if getattr(self, k) is not None
             ]
             if self.options:
@@ -242,26 +254,7 @@ class OptimConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` on anything invalid that needs no model or run length."""
-        opt = self.optimizer
-        if isinstance(opt, Mapping):
-            unknown = set(opt) - {"class_path", "init_args"}
-            if unknown:
-                raise ConfigError(
-                    f"optim.optimizer.{sorted(unknown)[0]}",
-                    "unknown key; an optimizer is {class_path: ..., init_args: {...}}",
-                )
-            if not isinstance(opt.get("class_path"), str):
-                raise ConfigError(
-                    "optim.optimizer.class_path",
-                    "missing; give an optimizer class such as torch.optim.AdamW",
-                )
-            if not isinstance(opt.get("init_args", {}) or {}, Mapping):
-                raise ConfigError("optim.optimizer.init_args", "must be a mapping")
-        elif not isinstance(opt, str) and not isinstance(opt, type):
-            raise ConfigError(
-                "optim.optimizer",
-                f"expected a class path or {{class_path, init_args}}, got {type(opt).__name__}",
-            )
+        check_optimizer_spec("optim.optimizer", self.optimizer)
         for i, rule in enumerate(self.groups):
             rule.validate(f"optim.groups[{i}]")
         names = [r.name for r in self.groups if r.name is not None]
@@ -287,6 +280,47 @@ class OptimConfig:
             raise ConfigError(
                 "optim.multi_tensor", f"must be true, false or auto, got {self.multi_tensor!r}"
             )
+
+
+def check_optimizer_spec(key: str, spec: Any) -> None:
+    """Raise :class:`ConfigError` unless ``spec`` has the form of an optimizer spec.
+
+    Args:
+        key: Where the spec sits (``optim.optimizer``, ``optim.groups[1].optimizer``).
+        spec: A class path / short name, a class, or ``{class_path, init_args}``.
+
+    """
+    if isinstance(spec, Mapping):
+        unknown = set(spec) - {"class_path", "init_args"}
+        if unknown:
+            raise ConfigError(
+                f"{key}.{sorted(unknown)[0]}",
+                "unknown key; an optimizer is {class_path: ..., init_args: {...}}",
+            )
+        if not isinstance(spec.get("class_path"), str):
+            raise ConfigError(
+                f"{key}.class_path", "missing; give an optimizer class such as torch.optim.AdamW"
+            )
+        if not isinstance(spec.get("init_args", {}) or {}, Mapping):
+            raise ConfigError(f"{key}.init_args", "must be a mapping")
+    elif not isinstance(spec, str) and not isinstance(spec, type):
+        raise ConfigError(
+            key,
+            f"expected a class path or {{class_path, init_args}}, got {type(spec).__name__}",
+        )
+
+
+def _check_ndim(key: str, value: Any) -> None:
+    if value is None:
+        return
+    values = value if isinstance(value, list | tuple) else [value]
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 0]
+    if bad or not values:
+        raise ConfigError(
+            key,
+            f"expected a tensor dimension count or a list of them, such as 2 or [2, 3], "
+            f"got {value!r}",
+        )
 
 
 def _coerce(cls: type[Any], value: Any, key: str) -> Any:

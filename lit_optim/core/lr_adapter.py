@@ -309,6 +309,14 @@ def _build_torch_scheduler(
         return cls(optimizer, **init_args)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{key}.init_args", f"{cls.__name__} refused them: {err}") from None
+    except KeyError as err:
+        # Groups of several optimizers (AdamW's betas beside Muon's momentum) differ in keys.
+        raise ConfigError(
+            f"{key}.init_args",
+            f"{cls.__name__} needs {err} in every param group, but not every group of "
+            f"{getattr(optimizer, 'lit_optim_name', type(optimizer).__name__)} has it "
+            "(for momentum cycling, set cycle_momentum: false)",
+        ) from None
 
 
 def _torch_scheduler_class(path: str, key: str) -> type:

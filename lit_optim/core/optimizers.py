@@ -22,13 +22,17 @@ from torch import nn
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError, closest
-from lit_optim.core.groups import build_param_groups
+from lit_optim.core.groups import ParamGroups, build_param_groups
 
 KEY = "optim.optimizer"
 
 
 def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
     """Build the configured optimizer over the model's named param groups.
+
+    When group rules carry their own ``optimizer``, one inner optimizer is built per
+    distinct optimizer spec and they are returned as one
+    :class:`~lit_optim.core.composite.CompositeOptimizer`.
 
     Args:
         model: The model whose parameters are optimised.
@@ -39,41 +43,156 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
         (:class:`~lit_optim.core.groups.ParamGroups`) is kept as ``optimizer.lit_optim_groups``.
 
     Raises:
-        ConfigError: Unknown class, misspelled or ill-typed option, bad group rule.
+        ConfigError: Unknown class, misspelled or ill-typed option, bad group rule, or an
+            optimizer refusing its parameters (e.g. Muon given a 1-D tensor).
 
     """
     cls, init_args = resolve_optimizer(config.optimizer)
     defaults = optimizer_defaults(cls, init_args)
-    groups = build_param_groups(model, config, defaults, optimizer_name=cls.__name__)
-    cls = _multi_tensor_class(cls, config)
-    try:
-        optimizer = cls(groups.groups, **init_args)
-    except (ValueError, TypeError, RuntimeError) as err:
-        raise ConfigError(f"{KEY}.init_args", f"{cls.__name__} refused them: {err}") from None
+    # {rule index: (class, init args)} of rules with an optimizer of their own.
+    own = {
+        i: resolve_optimizer(rule.optimizer, key=f"optim.groups[{i}].optimizer")
+        for i, rule in enumerate(config.groups)
+        if rule.optimizer is not None
+    }
+    own_defaults = {
+        i: (optimizer_defaults(c, a, key=f"optim.groups[{i}].optimizer"), c.__name__)
+        for i, (c, a) in own.items()
+    }
+    groups = build_param_groups(
+        model, config, defaults, optimizer_name=cls.__name__, rule_optimizers=own_defaults
+    )
+    if not own:
+        optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [])
+    else:
+        optimizer = _composite(cls, init_args, own, groups, config)
     # Per-group schedules and the group table are read back from here by build_scheduler.
     optimizer.lit_optim_groups = groups  # type: ignore[attr-defined]
     return optimizer
 
 
-def resolve_optimizer(spec: Any) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+def _composite(
+    cls: type[torch.optim.Optimizer],
+    init_args: dict[str, Any],
+    own: Mapping[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]],
+    groups: ParamGroups,
+    config: OptimConfig,
+) -> torch.optim.Optimizer:
+    """One inner optimizer per distinct optimizer spec, joined in group order."""
+    from lit_optim.core.composite import CompositeOptimizer
+
+    specs: dict[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {-1: (cls, init_args)}
+    specs.update(own)
+    # Rules with equal specs share one inner optimizer (fewer, larger multi-tensor steps).
+    inner_of: dict[int, int] = {}
+    distinct: list[tuple[type[torch.optim.Optimizer], dict[str, Any], list[int]]] = []
+    for source in dict.fromkeys(groups.optimizers):
+        spec_cls, spec_args = specs[source]
+        match = next(
+            (k for k, (c, a, _) in enumerate(distinct) if c is spec_cls and a == spec_args), None
+        )
+        if match is None:
+            distinct.append((spec_cls, spec_args, []))
+            match = len(distinct) - 1
+        distinct[match][2].append(source)
+        inner_of[source] = match
+    inner = []
+    for spec_cls, spec_args, sources in distinct:
+        members = [g for g, s in zip(groups.groups, groups.optimizers, strict=True) if s in sources]
+        key = KEY if sources[0] == -1 else f"optim.groups[{sources[0]}].optimizer"
+        inner.append(_construct(spec_cls, spec_args, members, config, key, groups, sources))
+    default = inner_of.get(-1, 0)
+    return CompositeOptimizer(inner, order=groups.groups, default=default)
+
+
+def _construct(
+    cls: type[torch.optim.Optimizer],
+    init_args: Mapping[str, Any],
+    param_groups: list[dict[str, Any]],
+    config: OptimConfig,
+    key: str,
+    groups: ParamGroups,
+    sources: list[int],
+) -> torch.optim.Optimizer:
+    """Build one (inner) optimizer on its groups; a refusal names the parameters."""
+    impl = _multi_tensor_class(cls, config)
+    try:
+        return impl(param_groups, **init_args)
+    except (ValueError, TypeError, RuntimeError) as err:
+        refused = _refused_params(cls, init_args, param_groups, groups)
+        if refused is None:
+            raise ConfigError(f"{key}.init_args", f"{impl.__name__} refused them: {err}") from None
+    shown, fix = refused
+    rules = [s for s in sources if s >= 0]
+    if rules:
+        labels = " and ".join(f"{config.groups[i].name or f'group{i}'!r}" for i in rules)
+        raise ConfigError(
+            f"optim.groups[{rules[0]}]",
+            f"{cls.__name__} refuses parameters of rule {labels}: {shown}; add "
+            f"`ndim: {fix}` to the rule so it takes only the tensors {cls.__name__} accepts",
+        )
+    raise ConfigError(
+        key,
+        f"{cls.__name__} refuses {shown}; give it a group rule with `ndim: {fix}` and "
+        f"`optimizer: {cls.__name__}`, and keep a top-level optimizer (e.g. AdamW) for the rest",
+    )
+
+
+def _refused_params(
+    cls: type[torch.optim.Optimizer],
+    init_args: Mapping[str, Any],
+    param_groups: list[dict[str, Any]],
+    groups: ParamGroups,
+) -> tuple[str, Any] | None:
+    """``(the refused parameters with their shapes, the ndim that fixes it)``, or ``None``.
+
+    Each tensor dimension count is tried on its own (building an optimizer allocates no
+    state), so the error can name the parameters instead of repeating torch's message.
+    """
+    by_ndim: dict[int, list[torch.Tensor]] = {}
+    for g in param_groups:
+        for p in g["params"]:
+            by_ndim.setdefault(p.ndim, []).append(p)
+    accepted, refused = [], []
+    for ndim, params in sorted(by_ndim.items()):
+        try:
+            cls([params[0]], **init_args)
+        except (ValueError, TypeError, RuntimeError):
+            refused.extend(params)
+        else:
+            accepted.append(ndim)
+    if not refused or not accepted:
+        return None
+    names = {id(i.tensor): i.name for i in groups.params}
+    shown = ", ".join(f"{names.get(id(p), '?')} {tuple(p.shape)}" for p in refused[:4])
+    more = f" and {len(refused) - 4} more" if len(refused) > 4 else ""
+    fix = accepted[0] if len(accepted) == 1 else accepted
+    return f"{len(refused)} tensors ({shown}{more})", fix
+
+
+def resolve_optimizer(
+    spec: Any, key: str = KEY
+) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
     """Split an optimizer spec into its class and init args.
 
     Accepts ``"AdamW"`` (a ``torch.optim`` name, any case), an import path
     (``"torch.optim.SGD"``, ``"my_pkg.Lion"``), a class, or
-    ``{"class_path": ..., "init_args": {...}}``.
+    ``{"class_path": ..., "init_args": {...}}``. ``key`` is where the spec sits.
     """
     if isinstance(spec, Mapping):
         path, init_args = spec.get("class_path"), dict(spec.get("init_args") or {})
-        key = f"{KEY}.class_path"
+        key = f"{key}.class_path"
     else:
-        path, init_args, key = spec, {}, KEY
+        path, init_args = spec, {}
     cls = path if isinstance(path, type) else _import_optimizer(str(path), key)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ConfigError(key, f"{path!r} is not a torch.optim.Optimizer subclass")
     return cls, init_args
 
 
-def optimizer_defaults(cls: type[torch.optim.Optimizer], init_args: Mapping[str, Any]) -> dict:
+def optimizer_defaults(
+    cls: type[torch.optim.Optimizer], init_args: Mapping[str, Any], key: str = KEY
+) -> dict:
     """The optimizer's effective defaults: its signature defaults overlaid with ``init_args``.
 
     Raises:
@@ -92,21 +211,21 @@ def optimizer_defaults(cls: type[torch.optim.Optimizer], init_args: Mapping[str,
     for name, value in init_args.items():
         if name not in names and not accepts_kwargs:
             raise ConfigError(
-                f"{KEY}.init_args.{name}",
+                f"{key}.init_args.{name}",
                 f"not an option of {cls.__name__}{closest(name, names)} "
                 f"(valid: {', '.join(names)})",
             )
-        _check_type(f"{KEY}.init_args.{name}", value, defaults.get(name))
+        _check_type(f"{key}.init_args.{name}", value, defaults.get(name))
         defaults[name] = value
     missing = [n for n in names if n not in defaults]
     if missing:
         raise ConfigError(
-            f"{KEY}.init_args.{missing[0]}", f"{cls.__name__} needs a value for {missing[0]!r}"
+            f"{key}.init_args.{missing[0]}", f"{cls.__name__} needs a value for {missing[0]!r}"
         )
     if not isinstance(defaults.get("lr"), int | float) or isinstance(defaults.get("lr"), bool):
-        raise ConfigError(f"{KEY}.init_args.lr", f"{cls.__name__} needs a numeric lr")
+        raise ConfigError(f"{key}.init_args.lr", f"{cls.__name__} needs a numeric lr")
     if defaults["lr"] <= 0:
-        raise ConfigError(f"{KEY}.init_args.lr", f"must be > 0, got {defaults['lr']!r}")
+        raise ConfigError(f"{key}.init_args.lr", f"must be > 0, got {defaults['lr']!r}")
     return defaults
 
 

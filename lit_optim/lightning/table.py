@@ -50,6 +50,8 @@ class GroupRow:
         weight_decay: Weight decay, or ``None`` when the optimizer has no such option.
         options: Per-group options that differ from the optimizer's defaults
             (``betas``, ``momentum``, ... set by a rule).
+        optimizer: The class of the optimizer that steps the group when the groups use
+            several (a rule with its own ``optimizer``), else ``""``.
 
     """
 
@@ -60,25 +62,38 @@ class GroupRow:
     lr: Any
     weight_decay: Any
     options: dict[str, Any]
+    optimizer: str = ""
 
 
-def group_rows(groups: ParamGroups, defaults: Mapping[str, Any] | None = None) -> list[GroupRow]:
+def group_rows(
+    groups: ParamGroups,
+    defaults: Mapping[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+) -> list[GroupRow]:
     """One :class:`GroupRow` per optimizer param group, in optimizer order.
 
     Args:
         groups: The param groups (also after the optimizer and scheduler were built on
             them: the base lr is then read from ``initial_lr``).
         defaults: The optimizer's ``defaults``; options equal to them are not listed.
+        optimizer: The optimizer built on them; when it joins several (a
+            :class:`~lit_optim.core.composite.CompositeOptimizer`), each row names its
+            group's optimizer and compares options with that one's defaults.
 
     """
-    defaults = defaults or {}
+    from lit_optim.core.composite import CompositeOptimizer
+
+    inner: list[Any] = [None] * len(groups.groups)
+    if isinstance(optimizer, CompositeOptimizer):
+        inner = [optimizer.optimizer_of(g) for g in groups.groups]
     rows = []
-    for group, label in zip(groups.groups, groups.labels, strict=True):
+    for group, label, owner in zip(groups.groups, groups.labels, inner, strict=True):
+        own = owner.defaults if owner is not None else (defaults or {})
         params = group["params"]
         options = {
             k: v
             for k, v in group.items()
-            if k not in _OWN_COLUMNS and (k not in defaults or not _same(v, defaults[k]))
+            if k not in _OWN_COLUMNS and (k not in own or not _same(v, own[k]))
         }
         rows.append(
             GroupRow(
@@ -89,6 +104,7 @@ def group_rows(groups: ParamGroups, defaults: Mapping[str, Any] | None = None) -
                 lr=group.get("initial_lr", group.get("lr")),
                 weight_decay=group.get("weight_decay"),
                 options=options,
+                optimizer=getattr(owner, "lit_optim_name", type(owner).__name__) if owner else "",
             )
         )
     return rows
@@ -114,7 +130,7 @@ def group_table(
     from rich.table import Table
     from rich.text import Text
 
-    rows = group_rows(groups, optimizer.defaults if optimizer is not None else None)
+    rows = group_rows(groups, optimizer.defaults if optimizer is not None else None, optimizer)
     name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__) if optimizer else ""
     has_wd = any(r.weight_decay is not None for r in rows)
     has_options = any(r.options for r in rows)
@@ -124,6 +140,9 @@ def group_table(
     )
     table.add_column("group", footer="total", style="cyan", no_wrap=True)
     table.add_column("rule", no_wrap=True)
+    several = any(r.optimizer for r in rows)
+    if several:
+        table.add_column("optimizer", no_wrap=True)
     table.add_column("tensors", footer=str(sum(r.tensors for r in rows)), justify="right")
     table.add_column("params", footer=f"{sum(r.numel for r in rows):,}", justify="right")
     table.add_column("lr", justify="right")
@@ -132,7 +151,8 @@ def group_table(
     if has_options:
         table.add_column("options")
     for r in rows:
-        cells = [r.name, r.rule, str(r.tensors), f"{r.numel:,}", _num(r.lr)]
+        cells = [r.name, r.rule, *([r.optimizer] if several else [])]
+        cells += [str(r.tensors), f"{r.numel:,}", _num(r.lr)]
         if has_wd:
             cells.append(_num(r.weight_decay))
         if has_options:

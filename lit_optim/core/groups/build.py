@@ -32,6 +32,7 @@ def build_param_groups(
     defaults: Mapping[str, Any],
     *,
     optimizer_name: str = "the optimizer",
+    rule_optimizers: Mapping[int, tuple[Mapping[str, Any], str]] | None = None,
 ) -> ParamGroups:
     """Assign every trainable parameter of ``model`` to exactly one named, merged group.
 
@@ -44,6 +45,8 @@ def build_param_groups(
         defaults: The optimizer's effective defaults (signature defaults overlaid with
             ``init_args``), e.g. ``{"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0}``.
         optimizer_name: Optimizer class name, for error messages.
+        rule_optimizers: ``{rule index: (defaults, class name)}`` of rules that carry their
+            own ``optimizer``; their groups take lr, weight decay and options from it.
 
     Returns:
         The groups, their schedules and rule labels, and one row per parameter.
@@ -59,18 +62,26 @@ def build_param_groups(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(model, config, defaults, optimizer_name)
+        return _build(model, config, defaults, optimizer_name, rule_optimizers or {})
     finally:
         if enabled:
             gc.enable()
 
 
 def _build(
-    model: nn.Module, config: OptimConfig, defaults: Mapping[str, Any], optimizer_name: str
+    model: nn.Module,
+    config: OptimConfig,
+    defaults: Mapping[str, Any],
+    optimizer_name: str,
+    rule_optimizers: Mapping[int, tuple[Mapping[str, Any], str]],
 ) -> ParamGroups:
     names, tensors, owners = collect(model)
     rules = [compile_rule(i, r, model) for i, r in enumerate(config.groups)]
-    check_rule_hyperparameters(rules, defaults, optimizer_name)
+    # Per winner (rule index; the extra last entry, -1, is the default group): the
+    # optimizer whose defaults apply, and its name.
+    opts = [rule_optimizers.get(r.index, (defaults, optimizer_name)) for r in rules]
+    opts.append((defaults, optimizer_name))
+    check_rule_hyperparameters(rules, opts)
     winners = first_matches(names, tensors, owners, rules)
     check_every_rule_used(rules, names, tensors, owners, winners)
 
@@ -84,17 +95,20 @@ def _build(
         rate = config.layer_decay.rate
         scales = [rate ** (num_layers - 1 - i) for i in range(num_layers)]
 
-    has_wd = "weight_decay" in defaults
-    base_wd = defaults["weight_decay"] if has_wd else None
-    no_decay = NoDecay(config.no_decay) if has_wd and base_wd else None
-    base_lr = defaults.get("lr")
+    has_wd = ["weight_decay" in d for d, _ in opts]
+    base_wd = [d["weight_decay"] if w else None for (d, _), w in zip(opts, has_wd, strict=True)]
+    base_lr = [d.get("lr") for d, _ in opts]
+    no_decay = NoDecay(config.no_decay)
+    # no_decay applies where the group's own optimizer has a non-zero weight decay.
+    decays = [bool(w and wd and config.no_decay) for w, wd in zip(has_wd, base_wd, strict=True)]
+    rule_opt = [r.index if r.index in rule_optimizers else -1 for r in rules] + [-1]
 
     # Per-rule facts as lists indexed by the winner; the extra last entry (index -1) is
     # the default group, so the hot loop below does no attribute lookups.
     frozen = [r.rule.frozen for r in rules] + [False]
     frozen_labels = [f"frozen by {r.label}" for r in rules] + [""]
-    may_skip_wd = [r.rule.weight_decay is None and no_decay is not None for r in rules]
-    may_skip_wd.append(no_decay is not None)
+    may_skip_wd = [r.rule.weight_decay is None and decays[r.index] for r in rules]
+    may_skip_wd.append(decays[-1])
     layered = [r.rule.lr is None for r in rules] + [True]
 
     pre: dict[tuple[int, bool, int | None], PreGroup] = {}
@@ -110,7 +124,7 @@ def _build(
                 label = "requires_grad=False"
             infos.append(ParamInfo(name, "", label, layer_id, p.numel(), False, True, p, source))
             continue
-        skip_wd = may_skip_wd[win] and no_decay(name, p, owner)  # type: ignore[misc]
+        skip_wd = may_skip_wd[win] and no_decay(name, p, owner)
         # Keyed by what decides the hyperparameters; the dict keeps first-appearance order.
         key = (win, skip_wd, layer_id if layered[win] else None)
         group = pre.get(key)
@@ -120,10 +134,11 @@ def _build(
                 skip_wd,
                 key[2],
                 scales,
-                base_lr,
-                has_wd,
-                base_wd,
-                optimizer_name,
+                base_lr[win],
+                has_wd[win],
+                base_wd[win],
+                opts[win][1],
+                rule_opt[win],
             )
         group.params.append(p)
         info = ParamInfo(name, "", group.label, layer_id, p.numel(), group.decay, False, p, source)
@@ -141,6 +156,7 @@ def _build(
         labels=[g.label for g in merged],
         params=infos,
         num_layers=num_layers,
+        optimizers=[g.optimizer for g in merged],
     )
 
 

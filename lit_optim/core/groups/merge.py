@@ -31,6 +31,7 @@ class PreGroup:
     decay: bool  # weight decay > 0
     params: list[torch.Tensor]
     infos: list[ParamInfo]
+    optimizer: int = -1  # rule index whose own optimizer takes the group, -1 = top-level
 
 
 def new_group(
@@ -42,6 +43,7 @@ def new_group(
     has_wd: bool,
     base_wd: Any,
     optimizer_name: str,
+    optimizer: int = -1,
 ) -> PreGroup:
     """The group of parameters placed by ``rule`` (``None`` = default) at ``layer_id``."""
     base = rule.name if rule is not None else "default"
@@ -82,6 +84,7 @@ def new_group(
         decay=bool(hyper.get("weight_decay", 0.0)),
         params=[],
         infos=[],
+        optimizer=optimizer,
     )
 
 
@@ -117,7 +120,7 @@ def merge(groups: Sequence[PreGroup]) -> list[PreGroup]:
 
 
 _SCALARS = frozenset({float, int, bool, str, type(None)})
-_DEFAULT_KEY = freeze(({}, None))
+_DEFAULT_KEY = freeze(({}, None, None))
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -57,6 +57,8 @@ class ParamGroups:
             ``"groups[0] (head)"`` / ``"default"`` (joined by ``" + "`` when merged).
         params: Every parameter in registration order, frozen ones included.
         num_layers: Layer count used by layer decay, else ``None``.
+        optimizers: Parallel to ``groups``: the index of the rule whose own ``optimizer``
+            takes the group, or -1 for the top-level optimizer.
 
     """
 
@@ -65,3 +67,4 @@ class ParamGroups:
     labels: list[str]
     params: list[ParamInfo]
     num_layers: int | None
+    optimizers: list[int] = field(default_factory=list)

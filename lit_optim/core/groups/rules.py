@@ -50,7 +50,8 @@ class Rule:
         name_matchers: Callables ``name -> match or None`` for ``params``; one combined
             regex when every entry can be combined, else one per entry.
         types: Module types of ``modules``.
-        merge_key: Hashable stand-in for ``(options, schedule)``, or ``None``.
+        merge_key: Hashable stand-in for ``(options, schedule, optimizer)``, or ``None``.
+        ndims: The ``ndim`` selector: tensor dimension counts the rule takes, or ``None``.
 
     """
 
@@ -62,10 +63,19 @@ class Rule:
     name_matchers: list[Callable[[str], Any]]
     types: tuple[type[nn.Module], ...]
     merge_key: Any
+    ndims: frozenset[int] | None = None
 
-    def matches(self, name: str, tensor: torch.Tensor, owner: nn.Module) -> bool:
-        """Whether this rule selects parameter ``name`` (registered on ``owner``)."""
-        del tensor  # selectors on the tensor itself (ndim) plug in here
+    def matches(
+        self, name: str, tensor: torch.Tensor, owner: nn.Module, *, ndim: bool = True
+    ) -> bool:
+        """Whether this rule selects parameter ``name`` (registered on ``owner``).
+
+        ``ndim=False`` ignores the ``ndim`` selector (to explain a rule that took nothing).
+        """
+        if ndim and self.ndims is not None and tensor.ndim not in self.ndims:
+            return False
+        if not self.name_matchers and not self.types:
+            return self.ndims is not None  # an `ndim`-only rule selects by shape alone
         for match in self.name_matchers:
             if match(name) is not None:
                 return True
@@ -120,6 +130,9 @@ def compile_rule(index: int, rule: GroupRule, model: nn.Module) -> Rule:
         for j, spec in enumerate(rule.modules)
     )
     name = rule.name if rule.name is not None else f"group{index}"
+    ndims = None
+    if rule.ndim is not None:
+        ndims = frozenset(rule.ndim if isinstance(rule.ndim, list | tuple) else [rule.ndim])
     return Rule(
         index=index,
         rule=rule,
@@ -128,7 +141,8 @@ def compile_rule(index: int, rule: GroupRule, model: nn.Module) -> Rule:
         texts=list(rule.params),
         name_matchers=matchers,
         types=types,
-        merge_key=freeze((rule.options, rule.schedule)),
+        merge_key=freeze((rule.options, rule.schedule, rule.optimizer)),
+        ndims=ndims,
     )
 
 
@@ -167,6 +181,8 @@ def check_every_rule_used(
             for k, (n, t, o) in enumerate(zip(names, tensors, owners, strict=True))
             if r.matches(n, t, o)
         ]
+        if not hits and r.ndims is not None:
+            _explain_ndim(r, names, tensors, owners)
         if not hits:
             raise ConfigError(key, _matched_nothing(r, names, owners))
         takers = sorted({winners[k] for k in hits})  # all earlier rules
@@ -180,11 +196,19 @@ def check_every_rule_used(
 
 
 def check_rule_hyperparameters(
-    rules: Sequence[Rule], defaults: Mapping[str, Any], optimizer_name: str
+    rules: Sequence[Rule], optimizers: Sequence[tuple[Mapping[str, Any], str]]
 ) -> None:
-    """Raise on a rule option the optimizer does not take."""
-    valid = [k for k in defaults if k != "params"]
+    """Raise on a rule option its optimizer does not take.
+
+    Args:
+        rules: The compiled rules.
+        optimizers: Per rule index: ``(defaults, class name)`` of the optimizer that takes
+            the rule's parameters (its own ``optimizer``, else the top-level one).
+
+    """
     for r in rules:
+        defaults, optimizer_name = optimizers[r.index]
+        valid = [k for k in defaults if k != "params"]
         for k in r.rule.options:
             if k not in defaults:
                 raise ConfigError(
@@ -303,6 +327,30 @@ def _type_suggestion(spec: str, model: nn.Module) -> str:
         paths.setdefault(cls.__name__, f"{cls.__module__}.{cls.__qualname__}")
     hits = difflib.get_close_matches(spec.rsplit(".", 1)[-1], list(paths), n=3, cutoff=0.6)
     return "; did you mean " + " or ".join(repr(paths[h]) for h in hits) + "?" if hits else ""
+
+
+def _explain_ndim(
+    rule: Rule,
+    names: Sequence[str],
+    tensors: Sequence[torch.Tensor],
+    owners: Sequence[nn.Module],
+) -> None:
+    """Raise when the rule's params / modules select tensors, but none of its ``ndim``."""
+    selected = [
+        t
+        for n, t, o in zip(names, tensors, owners, strict=True)
+        if rule.matches(n, t, o, ndim=False)
+    ]
+    if not selected:
+        return
+    assert rule.ndims is not None  # the caller checked
+    wanted = sorted(rule.ndims)
+    present = ", ".join(str(d) for d in sorted({t.ndim for t in selected}))
+    raise ConfigError(
+        f"optim.groups[{rule.index}].ndim",
+        f"none of the {len(selected)} parameters it selects has ndim "
+        f"{wanted[0] if len(wanted) == 1 else wanted} (their ndims: {present})",
+    )
 
 
 def _matched_nothing(rule: Rule, names: Sequence[str], owners: Sequence[nn.Module]) -> str:
