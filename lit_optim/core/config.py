@@ -127,6 +127,26 @@ class LayerDecay:
 
 
 @dataclass
+class Unfreeze:
+    """When a rule's parameters join the optimizer: at an ``epoch`` or an optimizer ``step``.
+
+    Until then they are frozen (``requires_grad=False``); from then on they train with
+    the rule's own ``lr`` / ``lr_scale`` under the schedule, as if they had always been in
+    the optimizer (Lightning's ``BaseFinetuning`` pattern without a callback).
+    """
+
+    epoch: int | None = None
+    step: int | None = None
+
+    def validate(self, key: str) -> None:
+        """Raise :class:`ConfigError` unless exactly one of ``epoch`` / ``step`` is given."""
+        given = [n for n in ("epoch", "step") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ConfigError(key, f"give exactly one of epoch or step (got {given or 'none'})")
+        _check_number(f"{key}.{given[0]}", getattr(self, given[0]), minimum=0, integer=True)
+
+
+@dataclass
 class GroupRule:
     """One rule of ``optim.groups``: which parameters, and what they get.
 
@@ -145,6 +165,10 @@ class GroupRule:
             the weight matrices Muon takes; alone it selects every parameter of that ndim.
         optimizer: An optimizer for this rule's parameters (same form as the top-level
             one); the groups of all optimizers still form one optimizer object.
+        momentum_schedule: A momentum schedule for this group only (else the global one).
+        weight_decay_schedule: A weight-decay schedule for this group only.
+        unfreeze_at: Keep the parameters frozen until this epoch or step, then add them
+            to the optimizer (``{epoch: 1}`` or ``{step: 500}``).
 
     """
 
@@ -159,6 +183,9 @@ class GroupRule:
     schedule: ScheduleSpec = None
     ndim: int | list[int] | None = None
     optimizer: OptimizerSpec | None = None
+    momentum_schedule: ScheduleSpec = None
+    weight_decay_schedule: ScheduleSpec = None
+    unfreeze_at: Unfreeze | None = None
 
     def validate(self, key: str) -> None:
         """Raise :class:`ConfigError` on a rule that can never be right."""
@@ -175,10 +202,20 @@ class GroupRule:
         _check_number(f"{key}.lr", self.lr, minimum=0, strict=True)
         _check_number(f"{key}.lr_scale", self.lr_scale, minimum=0, strict=True)
         _check_number(f"{key}.weight_decay", self.weight_decay, minimum=0)
-        if self.frozen:
+        if self.unfreeze_at is not None:
+            self.unfreeze_at.validate(f"{key}.unfreeze_at")
+        elif self.frozen:
             extra = [
                 k
-                for k in ("lr", "lr_scale", "weight_decay", "schedule", "optimizer")
+                for k in (
+                    "lr",
+                    "lr_scale",
+                    "weight_decay",
+                    "schedule",
+                    "momentum_schedule",
+                    "weight_decay_schedule",
+                    "optimizer",
+                )
                 if getattr(self, k) is not None
             ]
             if self.options:
@@ -211,6 +248,12 @@ class OptimConfig:
         layer_decay: Layer-wise lr decay.
         schedule: A lit_optim schedule or a torch ``LRScheduler`` by class path.
         warmup: A ramp composed in front of the schedule.
+        momentum_schedule: A schedule of each group's momentum (``betas[0]`` for
+            Adam-style optimizers), as a factor of the group's own value.
+        momentum_warmup: A ramp composed in front of ``momentum_schedule``.
+        weight_decay_schedule: A schedule of each group's weight decay, as a factor of
+            the group's own value (factors above 1 raise it, e.g. DINO's 0.04 -> 0.4).
+        weight_decay_warmup: A ramp composed in front of ``weight_decay_schedule``.
         interval: ``step`` (per optimizer step) or ``epoch``.
         frequency: Step the schedule every ``frequency`` intervals.
         monitor: Metric for ``ReduceLROnPlateau``.
@@ -226,6 +269,10 @@ class OptimConfig:
     layer_decay: LayerDecay | None = None
     schedule: ScheduleSpec = None
     warmup: Warmup | None = None
+    momentum_schedule: ScheduleSpec = None
+    momentum_warmup: Warmup | None = None
+    weight_decay_schedule: ScheduleSpec = None
+    weight_decay_warmup: Warmup | None = None
     interval: Literal["step", "epoch"] = "step"
     frequency: int = 1
     monitor: str | None = None
@@ -237,10 +284,15 @@ class OptimConfig:
         self.groups = [
             _coerce(GroupRule, g, f"optim.groups[{i}]") for i, g in enumerate(self.groups or [])
         ]
+        for i, rule in enumerate(self.groups):
+            if rule.unfreeze_at is not None:
+                key = f"optim.groups[{i}].unfreeze_at"
+                rule.unfreeze_at = _coerce(Unfreeze, rule.unfreeze_at, key)
         if self.layer_decay is not None:
             self.layer_decay = _coerce(LayerDecay, self.layer_decay, "optim.layer_decay")
-        if self.warmup is not None:
-            self.warmup = _coerce(Warmup, self.warmup, "optim.warmup")
+        for name in ("warmup", "momentum_warmup", "weight_decay_warmup"):
+            if getattr(self, name) is not None:
+                setattr(self, name, _coerce(Warmup, getattr(self, name), f"optim.{name}"))
         self.validate()
 
     @classmethod
@@ -272,8 +324,10 @@ class OptimConfig:
                 )
         if self.layer_decay is not None:
             self.layer_decay.validate()
-        if self.warmup is not None:
-            self.warmup.validate()
+        for name in ("warmup", "momentum_warmup", "weight_decay_warmup"):
+            warmup = getattr(self, name)
+            if warmup is not None:
+                warmup.validate(f"optim.{name}")
         _check_choice("optim.interval", self.interval, ("step", "epoch"))
         _check_number("optim.frequency", self.frequency, minimum=1, integer=True)
         if self.multi_tensor not in (True, False, "auto"):

@@ -164,11 +164,12 @@ def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:
 
 def check_schedules(optim: Any) -> None:
     """Build the global and every per-group lit_optim schedule spec, naming its key path."""
-    specs = [("optim.schedule", optim.get("schedule"))]
+    names = ("schedule", "momentum_schedule", "weight_decay_schedule")
+    specs = [(f"optim.{n}", optim.get(n)) for n in names]
     for i, rule in enumerate(optim.get("groups") or []):
         rule = getattr(rule, "init_args", rule)  # a list item may be {class_path, init_args}
         if hasattr(rule, "get"):
-            specs.append((f"optim.groups[{i}].schedule", rule.get("schedule")))
+            specs.extend((f"optim.groups[{i}].{n}", rule.get(n)) for n in names)
     for key, spec in specs:
         spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
         if isinstance(spec, Mapping) and not is_torch_scheduler(spec):

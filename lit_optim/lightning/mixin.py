@@ -20,7 +20,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch.serialization
 
-from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Spec, Warmup
+from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Spec, Unfreeze, Warmup
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.plan import build_all, interval_units
 from lit_optim.lightning.table import group_table, render
@@ -107,4 +107,4 @@ def run_length(trainer: pl.Trainer, config: OptimConfig) -> tuple[int | None, in
 
 # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps its
 # OptimConfig in hparams, so these plain dataclasses must be loadable there.
-torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup, Spec])
+torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup, Spec, Unfreeze])

@@ -79,6 +79,8 @@ class LRCurves:
         steps_per_epoch: Optimizer steps per epoch (``None`` when unknown).
         warmup_end: First optimizer step after the warmup (``0`` = no warmup).
         boundaries: Optimizer steps where a ``Sequence`` schedule switches.
+        joins: ``{group: first optimizer step}`` of groups that join mid-run
+            (``unfreeze_at``); their values before that step are NaN.
         title: Optimizer and schedule, for the chart title.
         note: A remark to show on the chart (e.g. why a curve is flat), or ``None``.
 
@@ -92,6 +94,7 @@ class LRCurves:
     steps_per_epoch: int | None = None
     warmup_end: int = 0
     boundaries: list[int] = field(default_factory=list)
+    joins: dict[str, int] = field(default_factory=dict)
     title: str = ""
     note: str | None = None
 
@@ -188,6 +191,8 @@ def lr_curves(run: Any) -> LRCurves:
     )
     optimizer, scheduler = pv.optimizer, pv.scheduler
     names = [str(g.get("name") or f"pg{i + 1}") for i, g in enumerate(optimizer.param_groups)]
+    if isinstance(scheduler, ScheduleLR):
+        names = scheduler.group_names  # with the groups that join later
     table, note = _values_per_scheduler_step(optimizer, scheduler, ks[-1] + 1 if ks else 1)
 
     per_epoch = pv.optimizer_steps_per_epoch
@@ -207,8 +212,12 @@ def lr_curves(run: Any) -> LRCurves:
     ):
         for i, name in enumerate(names):
             column = [table[k][i].get(what) for k in ks]
-            if all(v is not None for v in column):
-                target[name] = [float(v) for v in column]  # type: ignore[arg-type]
+            joined = [v for v in column if v is not None]
+            # A group that joins mid-run has no value before: NaN (not drawn).
+            if joined and (len(joined) == len(column) or what == "lr" or name in curves.joins):
+                target[name] = [math.nan if v is None else float(v) for v in column]
+            if what == "lr" and len(joined) < len(column) and joined:
+                curves.joins[name] = next(t for t, v in enumerate(column) if v is not None)
     if isinstance(scheduler, ScheduleLR):
         _mark_warmup_and_boundaries(curves, config, pv, ks)
     return curves
@@ -342,6 +351,11 @@ def draw_png(
                        label=f"warmup ({curves.warmup_end} steps)")  # fmt: skip
         for b in curves.boundaries if label == "learning rate" else ():
             ax.axvline(b, color="0.3", ls="--", lw=1)
+        for name, t in curves.joins.items() if label == "learning rate" else ():
+            ax.axvline(t, color="0.45", ls="-.", lw=1)
+            ax.annotate(f"{name} joins", (t, 1), xycoords=("data", "axes fraction"),
+                        xytext=(3, -12), textcoords="offset points", fontsize=8,
+                        color="0.3")  # fmt: skip
         ax.grid(True, axis="y", alpha=0.3)
         if lines:
             ax.legend(loc="best", fontsize=8, framealpha=0.9)
@@ -410,11 +424,7 @@ def _values_per_scheduler_step(
     if scheduler is None:
         return [base] * count, None
     if isinstance(scheduler, ScheduleLR):
-        table = []
-        for k in range(count):
-            lrs = scheduler.lr_at(k)
-            table.append([{**b, "lr": lr} for b, lr in zip(base, lrs, strict=True)])
-        return table, None
+        return [scheduler.values_at(k) for k in range(count)], None
     if isinstance(scheduler, ReduceLROnPlateau):
         note = (
             "ReduceLROnPlateau lowers the lr when the monitored metric stops improving, "
@@ -574,7 +584,7 @@ def _legend(names: Sequence[str], values: Sequence[float], label: str, of: int) 
         shown = f"all {of} groups" if len(names) == of else f"{names[0]} (+{len(names) - 1})"
     if label != "learning rate":
         return shown
-    return f"{shown}  (peak {max(values):.3g})"
+    return f"{shown}  (peak {max(v for v in values if not math.isnan(v)):.3g})"
 
 
 def _mark_epochs(ax: Any, curves: LRCurves) -> None:
@@ -606,7 +616,7 @@ def _ascii_panel(
     def scale(v: float) -> float:
         return math.log10(v) if log else v
 
-    values = [scale(v) for _, s in lines for v in s if not (log and v <= 0)]
+    values = [scale(v) for _, s in lines for v in s if not (math.isnan(v) or (log and v <= 0))]
     lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
     span = hi - lo or 1.0
     grid = [[" "] * width for _ in range(height)]
@@ -614,7 +624,7 @@ def _ascii_panel(
         mark = _ASCII_MARKS[i % len(_ASCII_MARKS)]
         for c, t in enumerate(cols):
             v = s[t]
-            if log and v <= 0:
+            if math.isnan(v) or (log and v <= 0):
                 continue
             row = height - 1 - round((scale(v) - lo) / span * (height - 1))
             grid[row][c] = mark
@@ -640,5 +650,7 @@ def _ascii_panel(
         out.append(" " * (pad + 4) + "".join(marks).rstrip())
     for i, (names, s) in enumerate(lines):
         mark = _ASCII_MARKS[i % len(_ASCII_MARKS)]
-        out.append(f"  {mark} {', '.join(names)}  ({s[0]:.3g} -> {s[-1]:.3g})")
+        start = next((t for t, v in enumerate(s) if not math.isnan(v)), 0)
+        since = f" from step {start}" if start else ""
+        out.append(f"  {mark} {', '.join(names)}  ({s[start]:.3g} -> {s[-1]:.3g}{since})")
     return "\n".join(out)

@@ -15,7 +15,7 @@ from lit_optim.core.groups.decay import NoDecay
 from lit_optim.core.groups.layers import layer_ids
 from lit_optim.core.groups.merge import PreGroup, merge, new_group
 from lit_optim.core.groups.names import collect
-from lit_optim.core.groups.result import ParamGroups, ParamInfo
+from lit_optim.core.groups.result import ParamGroups, ParamInfo, PendingGroup
 from lit_optim.core.groups.rules import (
     check_every_rule_used,
     check_rule_hyperparameters,
@@ -110,13 +110,18 @@ def _build(
     may_skip_wd = [r.rule.weight_decay is None and decays[r.index] for r in rules]
     may_skip_wd.append(decays[-1])
     layered = [r.rule.lr is None for r in rules] + [True]
+    # Rules with unfreeze_at are grouped now (whatever requires_grad says: a preflight
+    # build may have frozen them already) and frozen until they join.
+    joining = [r.rule.unfreeze_at is not None for r in rules] + [False]
 
     pre: dict[tuple[int, bool, int | None], PreGroup] = {}
     infos: list[ParamInfo] = []
     to_freeze: list[torch.Tensor] = []
     rows = zip(names, tensors, owners, winners, ids, sources, strict=True)
     for name, p, owner, win, layer_id, source in rows:
-        if frozen[win] or not p.requires_grad:
+        if joining[win]:
+            to_freeze.append(p)
+        elif frozen[win] or not p.requires_grad:
             if frozen[win]:
                 label = frozen_labels[win]
                 to_freeze.append(p)
@@ -148,15 +153,35 @@ def _build(
     if not pre:
         raise ConfigError("optim.groups", _nothing_to_train(infos))
     merged = merge(list(pre.values()))
+    active = [g for g in merged if g.rule is None or g.rule.rule.unfreeze_at is None]
+    if not active:
+        raise ConfigError(
+            "optim.groups",
+            "every trainable parameter waits for unfreeze_at, so the optimizer would start "
+            "empty; let at least one group train from the start",
+        )
     for p in to_freeze:
         p.requires_grad_(False)
     return ParamGroups(
-        groups=[{"params": g.params, "name": g.name, **g.hyper} for g in merged],
-        schedules=[g.schedule for g in merged],
-        labels=[g.label for g in merged],
+        groups=[{"params": g.params, "name": g.name, **g.hyper} for g in active],
+        schedules=[g.schedule for g in active],
+        labels=[g.label for g in active],
         params=infos,
         num_layers=num_layers,
-        optimizers=[g.optimizer for g in merged],
+        optimizers=[g.optimizer for g in active],
+        pending=[
+            PendingGroup(
+                {"params": g.params, "name": g.name, **g.hyper},
+                g.schedule,
+                g.label,
+                g.rule.rule.unfreeze_at,
+                g.rule.index,
+                g.rule.rule,
+            )
+            for g in merged
+            if g.rule is not None and g.rule.rule.unfreeze_at is not None
+        ],
+        rule_configs=[g.rule.rule if g.rule is not None else None for g in active],
     )
 
 

@@ -32,6 +32,7 @@ class PreGroup:
     params: list[torch.Tensor]
     infos: list[ParamInfo]
     optimizer: int = -1  # rule index whose own optimizer takes the group, -1 = top-level
+    rule: Rule | None = None
 
 
 def new_group(
@@ -85,6 +86,7 @@ def new_group(
         params=[],
         infos=[],
         optimizer=optimizer,
+        rule=rule,
     )
 
 
@@ -98,7 +100,12 @@ def merge(groups: Sequence[PreGroup]) -> list[PreGroup]:
             target = by_key.get(g.key)
         else:
             target = next(
-                (m for m in unhashable if _equal((m.hyper, m.schedule), (g.hyper, g.schedule))),
+                (
+                    m
+                    for m in unhashable
+                    if _equal((m.hyper, m.schedule), (g.hyper, g.schedule))
+                    and _equal(_rule_extras(m), _rule_extras(g))
+                ),
                 None,
             )
         if target is None:
@@ -120,7 +127,15 @@ def merge(groups: Sequence[PreGroup]) -> list[PreGroup]:
 
 
 _SCALARS = frozenset({float, int, bool, str, type(None)})
-_DEFAULT_KEY = freeze(({}, None, None))
+_DEFAULT_KEY = freeze(({}, None, None, None, None))
+
+
+def _rule_extras(group: PreGroup) -> tuple[Any, ...]:
+    """What else keeps groups apart: when they join and their momentum / wd schedules."""
+    if group.rule is None:
+        return (None, None, None)
+    r = group.rule.rule
+    return (r.unfreeze_at, r.momentum_schedule, r.weight_decay_schedule)
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -7,7 +7,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["ParamGroups", "ParamInfo"]
+from lit_optim.core.config import GroupRule, Unfreeze
+
+__all__ = ["ParamGroups", "ParamInfo", "PendingGroup"]
 
 
 @dataclass(slots=True)
@@ -46,6 +48,28 @@ class ParamInfo:
 
 
 @dataclass
+class PendingGroup:
+    """A group of a rule with ``unfreeze_at``: frozen now, added to the optimizer later.
+
+    Attributes:
+        group: The optimizer group dict (``params``, ``name``, ``lr``, ...).
+        schedule: The rule's ``schedule`` spec (``None`` = global).
+        label: Which rule(s) produced it.
+        unfreeze_at: When it joins.
+        rule_index: Index of the rule in ``optim.groups`` (for error messages).
+        rule_config: The rule itself (for its momentum / weight-decay schedules).
+
+    """
+
+    group: dict[str, Any]
+    schedule: Any
+    label: str
+    unfreeze_at: Unfreeze
+    rule_index: int
+    rule_config: GroupRule | None = None
+
+
+@dataclass
 class ParamGroups:
     """Optimizer-ready param groups plus what the tools need to explain them.
 
@@ -59,6 +83,9 @@ class ParamGroups:
         num_layers: Layer count used by layer decay, else ``None``.
         optimizers: Parallel to ``groups``: the index of the rule whose own ``optimizer``
             takes the group, or -1 for the top-level optimizer.
+        pending: Groups that join the optimizer later (rules with ``unfreeze_at``).
+        rule_configs: Parallel to ``groups``: the rule of each group (``None`` = default),
+            for its momentum and weight-decay schedules.
 
     """
 
@@ -68,3 +95,5 @@ class ParamGroups:
     params: list[ParamInfo]
     num_layers: int | None
     optimizers: list[int] = field(default_factory=list)
+    pending: list[PendingGroup] = field(default_factory=list)
+    rule_configs: list[GroupRule | None] = field(default_factory=list)

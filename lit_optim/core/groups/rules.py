@@ -141,7 +141,7 @@ def compile_rule(index: int, rule: GroupRule, model: nn.Module) -> Rule:
         texts=list(rule.params),
         name_matchers=matchers,
         types=types,
-        merge_key=freeze((rule.options, rule.schedule, rule.optimizer)),
+        merge_key=_merge_key(rule),
         ndims=ndims,
     )
 
@@ -374,3 +374,20 @@ def _matched_nothing(rule: Rule, names: Sequence[str], owners: Sequence[nn.Modul
             f"(module types with parameters: {', '.join(present) or 'none'})"
         )
     return "; ".join(parts)
+
+
+def _merge_key(rule: GroupRule) -> Any:
+    """Hashable stand-in for what keeps a rule's groups apart besides lr / weight decay."""
+    key = freeze(
+        (
+            rule.options,
+            rule.schedule,
+            rule.optimizer,
+            rule.momentum_schedule,
+            rule.weight_decay_schedule,
+        )
+    )
+    if rule.unfreeze_at is not None and key is not None:
+        # Never merged with a group that trains from another step.
+        key = (key, "unfreeze_at", rule.unfreeze_at.epoch, rule.unfreeze_at.step)
+    return key
