@@ -545,7 +545,8 @@ def build_scheduler(
     nothing = config.schedule is None and config.warmup is None
     if nothing and all(s is None for s in [*group_specs, *hyper]) and not pending:
         return None
-    factors = _Factors(config, group_specs, rule_configs, pending)
+    rule_index = _rule_indices(config, rule_configs)
+    factors = _Factors(config, group_specs, rule_configs, rule_index, pending)
     horizon = _horizon(config, factors.schedules(), total_steps if known else None, steps_per_epoch)
     factors.horizon = horizon
     joins = [
@@ -558,7 +559,6 @@ def build_scheduler(
         )
         for p in pending
     ]
-    rule_index = _rule_indices(config, rule_configs)
     fingerprint = {
         "groups": [g.get("name", str(i)) for i, g in enumerate(optimizer.param_groups)],
         "total_steps": horizon.total_steps if known else None,
@@ -590,6 +590,7 @@ class _Factors:
         config: OptimConfig,
         group_specs: Sequence[Any],
         rule_configs: Sequence[GroupRule | None],
+        rule_index: Sequence[int | None],
         pending: Sequence[PendingGroup],
     ) -> None:
         self.config = config
@@ -597,14 +598,17 @@ class _Factors:
         self._built: dict[tuple[str, int], Schedule | None] = {}
         self._resolved: dict[tuple[str, int], FactorFn | None] = {}
         self._specs = [
-            *(("lr", s, None) for s in group_specs),
+            *(("lr", s, i) for s, i in zip(group_specs, rule_index, strict=True)),
             *(("lr", p.schedule, p.rule_index) for p in pending),
         ]
-        rules = [*rule_configs, *(p.rule_config for p in pending)]
+        rules = [
+            *zip(rule_configs, rule_index, strict=True),
+            *((p.rule_config, p.rule_index) for p in pending),
+        ]
         for what in ("momentum", "weight_decay"):
             self._specs.append((what, getattr(config, f"{what}_schedule"), None))
             self._specs.extend(
-                (what, getattr(r, f"{what}_schedule"), None) for r in rules if r is not None
+                (what, getattr(r, f"{what}_schedule"), i) for r, i in rules if r is not None
             )
 
     def schedules(self) -> list[Schedule | None]:
