@@ -294,7 +294,8 @@ def test_inverse_sqrt_after_warmup_matches_fairseq() -> None:
 def test_warmup_stable_decay_shapes(shape: str, mid: float) -> None:
     spec = {"warmup": 0.1, "decay": 0.2, "min_factor": 0.1, "decay_shape": shape}
     f = WarmupStableDecay(**spec).resolve(Horizon(100))
-    assert [f(0), f(5), f(10), f(50), f(80)] == [0.0, 0.5, 1.0, 1.0, 1.0]
+    # the warmup starts at min_factor, like Hugging Face's min_lr_ratio
+    assert [f(0), f(5), f(10), f(50), f(80)] == pytest.approx([0.1, 0.55, 1.0, 1.0, 1.0])
     assert f(90) == pytest.approx(mid)
     assert f(100) == f(10_000) == pytest.approx(0.1)
     assert WarmupStableDecay(decay=0.0).resolve(Horizon(10))(50) == 1.0
@@ -612,7 +613,7 @@ def test_unknown_argument_suggests_the_closest_and_lists_valid_ones() -> None:
         build_schedule({"class_path": "Poly", "init_args": {"pwer": 0.9}})
     assert str(info.value) == (
         "optim.schedule.init_args.pwer: unknown argument of Poly; did you mean 'power'? "
-        "(valid: power, min_factor, total)"
+        "(valid: power, min_factor, total, k_decay)"
     )
 
 
@@ -644,7 +645,7 @@ def test_unknown_or_malformed_specs_are_refused(spec: object, match: str) -> Non
         ("Poly", {"power": True}, r"power: expected a number, got bool True"),
         ("Poly", {"min_factor": 1.5}, r"min_factor: must be in \[0, 1\], got 1\.5"),
         ("Poly", {"total": 1.5}, r"total: expected an integer, got 1\.5"),
-        ("Step", {"step_size": 0}, r"step_size: must be >= 1, got 0"),
+        ("Step", {"step_size": 0}, r"step_size: must be > 0, got 0"),
         ("Step", {"step_size": 5, "gamma": 0}, r"gamma: must be > 0, got 0"),
         ("Exponential", {"gamma": -0.5}, r"gamma: must be > 0, got -0\.5"),
         ("Exponential", {"gamma": float("nan")}, r"gamma: must be finite, got nan"),

@@ -70,7 +70,9 @@ class Warmup:
     Exactly one of ``steps``, ``epochs`` or ``fraction`` gives its length (in scheduler
     steps, epochs, or a fraction of the run). The factor goes from ``start_factor`` to the
     schedule's first value: linearly, exponentially (geometric), or stays constant at
-    ``start_factor`` until the warmup ends.
+    ``start_factor`` until the warmup ends. The schedule starts after the warmup; with
+    ``overlap: true`` it runs from step 0 under the warmup instead (timm's
+    ``warmup_prefix=False``), so the warmup replaces its first steps.
     """
 
     steps: int | None = None
@@ -78,6 +80,7 @@ class Warmup:
     fraction: float | None = None
     start_factor: float = 0.0
     mode: Literal["linear", "exponential", "constant"] = "linear"
+    overlap: bool = False
 
     def validate(self, key: str = "optim.warmup") -> None:
         """Raise :class:`ConfigError` on an impossible warmup."""
@@ -100,6 +103,8 @@ class Warmup:
                 "exponential warmup needs start_factor > 0 (a geometric ramp cannot start at 0)",
             )
         _check_choice(f"{key}.mode", self.mode, ("linear", "exponential", "constant"))
+        if not isinstance(self.overlap, bool):
+            raise ConfigError(f"{key}.overlap", f"expected true or false, got {self.overlap!r}")
 
 
 @dataclass

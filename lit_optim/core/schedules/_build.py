@@ -41,7 +41,7 @@ def build_schedule(
 
     Example:
         >>> build_schedule({"class_path": "poly", "init_args": {"power": 0.9}})
-        Poly(power=0.9, min_factor=0.0, total=None)
+        Poly(power=0.9, min_factor=0.0, total=None, k_decay=1.0)
 
     """
     if spec is None or isinstance(spec, Schedule):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -61,6 +62,7 @@ class Step(Schedule):
     """Multiply by ``gamma`` every ``step_size`` steps, like torch ``StepLR``.
 
     ``factor(t) = gamma ** (t // step_size)``; it goes on past the end of the run.
+    ``step_size`` may be fractional (timm's ``decay_t``; torch wants an integer).
 
     Example:
         >>> f = Step(step_size=10, gamma=0.5).resolve(Horizon(100))
@@ -69,18 +71,20 @@ class Step(Schedule):
 
     """
 
-    step_size: int
+    step_size: float
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_number(self, "step_size", low=1, integer=True)
+        _check_number(self, "step_size", low=0, low_open=True)
+        if float(self.step_size).is_integer():  # integers stay integers (exact, like torch)
+            object.__setattr__(self, "step_size", int(self.step_size))
         _check_number(self, "gamma", low=0, low_open=True)
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
         """Return ``step -> gamma ** (step // step_size)``."""
         gamma, size = self.gamma, self.step_size
         _check_growth(key, gamma, horizon.total_steps // size)
-        return lambda step: _power(gamma, step // size, key, step)
+        return lambda step: _power(gamma, int(step // size), key, step)
 
 
 @dataclass(frozen=True)
@@ -199,10 +203,14 @@ class Linear(Schedule):
 class Cosine(Schedule):
     """Half a cosine from 1 down to ``min_factor`` over ``total`` steps, then flat.
 
-    ``factor(t) = min + (1 - min) * (1 + cos(pi * min(t, T) / T)) / 2`` with ``T = total``
-    (the whole run when ``None``): torch ``CosineAnnealingLR`` with ``T_max = T`` and
-    ``eta_min = min_factor * base_lr``, except that torch rises again after ``T_max``
-    while this stays at ``min_factor``.
+    ``factor(t) = min + (1 - min) * (1 + cos(2 pi * waves * p)) / 2`` with
+    ``p = min(t, T) ** k / T ** k``, ``T = total`` (the whole run when ``None``) and
+    ``k = k_decay``. With the defaults (``waves=0.5``, ``k_decay=1``) this is torch
+    ``CosineAnnealingLR`` with ``T_max = T`` and ``eta_min = min_factor * base_lr``, except
+    that torch rises again after ``T_max`` while this stays at its value at ``T``.
+
+    ``waves`` is Hugging Face's ``num_cycles`` (0.5: down once; 1: down and back up);
+    ``k_decay`` is timm's (k > 1 keeps the lr high for longer, k < 1 drops it sooner).
 
     Example:
         >>> f = Cosine(min_factor=0.1).resolve(Horizon(10))
@@ -213,10 +221,14 @@ class Cosine(Schedule):
 
     min_factor: float = 0.0
     total: int | None = None
+    waves: float = 0.5
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
         _check_number(self, "min_factor", low=0)
         _check_number(self, "total", low=1, integer=True, optional=True)
+        _check_number(self, "waves", low=0, low_open=True)
+        _check_number(self, "k_decay", low=0, low_open=True)
 
     @property
     def needs_total(self) -> bool:
@@ -225,10 +237,17 @@ class Cosine(Schedule):
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
         """Return the cosine annealing."""
-        low = self.min_factor
+        low, k = self.min_factor, self.k_decay
         total = self.total or horizon.total_steps
+        # 2 * waves is exact (a power of two), so waves=0.5 is exactly pi * p.
+        angle = math.pi * 2.0 * self.waves
+        if k == 1.0:
+            return lambda step: (
+                low + (1.0 - low) * (1.0 + math.cos(angle * min(step, total) / total)) / 2
+            )
+        span = total**k
         return lambda step: (
-            low + (1.0 - low) * (1.0 + math.cos(math.pi * min(step, total) / total)) / 2
+            low + (1.0 - low) * (1.0 + math.cos(angle * min(step, total) ** k / span)) / 2
         )
 
 
@@ -236,47 +255,118 @@ class Cosine(Schedule):
 class CosineRestarts(Schedule):
     """Cosine annealing restarted every period (SGDR), like torch ``CosineAnnealingWarmRestarts``.
 
-    Cycle ``i`` lasts ``period * period_mult ** i`` steps; inside it, at step ``c`` of
-    ``P``, ``factor = min + (peak_i - min) * (1 + cos(pi * c / P)) / 2`` with
-    ``peak_i = max(decay ** i, min_factor)`` (timm's ``cycle_decay``; 1.0 = torch).
-    Restarts go on past the end of the run.
+    Cycle ``i`` lasts ``P_i = period * period_mult ** i`` steps; inside it, at step ``c``,
+    ``factor = min + (peak_i - min) * (1 + cos(pi * c ** k / P_i ** k)) / 2`` with
+    ``peak_i = max(decay ** i, min_factor)`` (timm's ``cycle_decay``; 1.0 = torch) and
+    ``k = k_decay`` (timm's). ``period`` and ``period_mult`` may be fractional (timm's
+    ``t_initial`` / ``cycle_mul``; torch wants integers). After ``cycles`` cycles the factor
+    stays at ``min_factor`` (timm's ``cycle_limit``); with ``cycles: null`` restarts go on
+    past the end of the run. ``period: null`` splits the run (or segment) into ``cycles``
+    equal cycles: Hugging Face's ``get_cosine_with_hard_restarts_schedule_with_warmup``.
 
     Example:
         >>> f = CosineRestarts(period=4, decay=0.5).resolve(Horizon(100))
         >>> [round(f(t), 4) for t in (0, 2, 4, 6, 8)]
         [1.0, 0.5, 0.5, 0.25, 0.25]
+        >>> g = CosineRestarts(period=None, cycles=2).resolve(Horizon(8))  # HF hard restarts
+        >>> [g(t) for t in (0, 2, 4, 6, 8)]
+        [1.0, 0.5, 1.0, 0.5, 0.0]
 
     """
 
-    period: int
-    period_mult: int = 1
+    period: float | None
+    period_mult: float = 1
     min_factor: float = 0.0
     decay: float = 1.0
+    cycles: int | None = None
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_number(self, "period", low=1, integer=True)
-        _check_number(self, "period_mult", low=1, integer=True)
+        _check_number(self, "period", low=0, low_open=True, optional=True)
+        _check_number(self, "period_mult", low=1)
         _check_number(self, "min_factor", low=0)
         _check_number(self, "decay", low=0, high=1, low_open=True)
+        _check_number(self, "cycles", low=1, integer=True, optional=True)
+        _check_number(self, "k_decay", low=0, low_open=True)
+        if self.period is None and (self.cycles is None or self.period_mult != 1):
+            raise ConfigError(
+                _arg_key("period"),
+                "period: null splits the run into `cycles` equal cycles; give cycles "
+                f"(got {self.cycles!r}) and period_mult 1 (got {self.period_mult:g}), "
+                "or a period in steps",
+            )
+        for name in ("period", "period_mult"):  # integers stay integers (exact, like torch)
+            value = getattr(self, name)
+            if value is not None and float(value).is_integer():
+                object.__setattr__(self, name, int(value))
+
+    @property
+    def needs_total(self) -> bool:
+        """True when ``period: null`` (cycles over the run)."""
+        return self.period is None
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
         """Return the restarted cosine."""
-        period, mult, low, decay = self.period, self.period_mult, self.min_factor, self.decay
+        mult, low, decay, k = self.period_mult, self.min_factor, self.decay, self.k_decay
+        limit = self.cycles
+        total = horizon.total_steps
+        locate = _cycle_locator(self.period, mult, limit, total)
 
         def factor(step: int) -> float:
-            if mult == 1:
-                cycle, start, length = step // period, (step // period) * period, period
-            else:
-                # Integer walk over cycles: O(log step), exact like torch's stepping.
-                cycle, start, length = 0, 0, period
-                while step >= start + length:
-                    start += length
-                    length *= mult
-                    cycle += 1
+            cycle, into, length = locate(step)
+            if limit is not None and cycle >= limit:
+                return low
             peak = max(decay**cycle, low)
-            return low + (peak - low) * (1.0 + math.cos(math.pi * (step - start) / length)) / 2
+            ratio = into / length if k == 1.0 else into**k / length**k
+            return low + (peak - low) * (1.0 + math.cos(math.pi * ratio)) / 2
 
         return factor
+
+
+def _cycle_locator(
+    period: float | None, mult: float, cycles: int | None, total: int
+) -> Callable[[int], tuple[int, float, float]]:
+    """``step -> (cycle, steps into it, its length)`` for restarts.
+
+    Integer period and multiplier walk the cycles in integers (exact, like torch's
+    stepping); fractional ones use timm's closed form; ``period=None`` is Hugging Face's
+    ``(cycles * progress) % 1``.
+    """
+    if period is None:
+        assert cycles is not None  # __post_init__ ensures it
+
+        def equal(step: int) -> tuple[int, float, float]:
+            x = cycles * (step / total)
+            cycle = math.floor(x)
+            return cycle, x - cycle, 1.0
+
+        return equal
+    if mult == 1:
+
+        def fixed(step: int) -> tuple[int, float, float]:
+            cycle = int(step // period)  # as timm: floor division, also for a fractional period
+            return cycle, step - period * cycle, period
+
+        return fixed
+    if isinstance(period, int) and isinstance(mult, int):
+
+        def walk(step: int) -> tuple[int, float, float]:
+            cycle, start, length = 0, 0, period
+            while step >= start + length:  # O(log step)
+                start += length
+                length *= mult
+                cycle += 1
+            return cycle, step - start, length
+
+        return walk
+
+    def geometric(step: int) -> tuple[int, float, float]:
+        # timm CosineLRScheduler._get_lr, term for term.
+        cycle = math.floor(math.log(1 - step / period * (1 - mult), mult))
+        length = mult**cycle * period
+        return cycle, step - (1 - mult**cycle) / (1 - mult) * period, length
+
+    return geometric
 
 
 @dataclass(frozen=True)
@@ -286,6 +376,7 @@ class Poly(Schedule):
     ``factor(t) = min + (1 - min) * ((T - min(t, T)) / T) ** power`` with ``T = total`` (the
     whole run when ``None``). With ``min_factor = 0`` this is torch ``PolynomialLR`` with
     ``total_iters = T``, computed in closed form (no drift after millions of steps).
+    ``k_decay`` (timm's ``PolyLRScheduler``) uses ``1 - min(t, T) ** k / T ** k`` inside.
 
     Example:
         >>> f = Poly(power=0.5).resolve(Horizon(100))
@@ -297,11 +388,13 @@ class Poly(Schedule):
     power: float = 1.0
     min_factor: float = 0.0
     total: int | None = None
+    k_decay: float = 1.0
 
     def __post_init__(self) -> None:
         _check_number(self, "power", low=0, low_open=True)
         _check_number(self, "min_factor", low=0, high=1)
         _check_number(self, "total", low=1, integer=True, optional=True)
+        _check_number(self, "k_decay", low=0, low_open=True)
 
     @property
     def needs_total(self) -> bool:
@@ -310,8 +403,11 @@ class Poly(Schedule):
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
         """Return the polynomial decay."""
-        power, low = self.power, self.min_factor
+        power, low, k = self.power, self.min_factor, self.k_decay
         total = self.total or horizon.total_steps
+        if k != 1.0:
+            span = total**k
+            return lambda step: low + (1.0 - low) * (1.0 - min(step, total) ** k / span) ** power
         # (total - t) / total is exact to one rounding; 1 - t / total cancels near the end.
         if low == 0.0:
             return lambda step: ((total - min(step, total)) / total) ** power
@@ -432,11 +528,15 @@ class InverseSqrt(Schedule):
 class WarmupStableDecay(Schedule):
     """Warmup-stable-decay (trapezoid): ramp up, hold at 1, decay to ``min_factor`` at the end.
 
-    With ``W = round(warmup * T)`` and ``D = round(decay * T)`` steps of a run of ``T``:
-    ``t / W`` for ``t < W``; 1 until ``T - D``; then with ``p = (t - (T - D)) / D``,
-    ``min + (1 - min) * s(p)`` where ``s`` is ``1 - p`` (linear), ``(1 + cos(pi p)) / 2``
-    (cosine) or ``1 - sqrt(p)`` (sqrt, the "1-sqrt" cooldown). ``min_factor`` from step
-    ``T`` on. Same formula as Hugging Face ``get_wsd_schedule``.
+    With ``W = round(warmup * T)`` and ``D = round(decay * T)`` steps of a run of ``T``
+    (rounded half up): for ``t < W``, ``min + (1 - min) * u(t / W)``; 1 until ``T - D``;
+    then with ``p = (t - (T - D)) / D``, ``min + (1 - min) * s(p)``; ``min_factor`` from
+    step ``T`` on. ``s`` is ``decay_shape``: ``1 - p`` (linear), ``(1 + cos(pi p)) / 2``
+    (cosine) or ``1 - sqrt(p)`` (sqrt, the "1-sqrt" cooldown); ``u`` is ``warmup_shape``:
+    ``q``, ``(1 - cos(pi q)) / 2`` or ``1 - sqrt(1 - q)``. This is Hugging Face
+    ``get_wsd_schedule`` with ``num_warmup_steps = W``, ``num_decay_steps = D``,
+    ``min_lr_ratio = min_factor`` and ``"1-sqrt"`` written ``sqrt``: both ends start and
+    stop at ``min_factor``.
 
     Example:
         >>> f = WarmupStableDecay(warmup=0.1, decay=0.2).resolve(Horizon(100))
@@ -449,6 +549,7 @@ class WarmupStableDecay(Schedule):
     decay: float = 0.1
     min_factor: float = 0.0
     decay_shape: Literal["linear", "cosine", "sqrt"] = "linear"
+    warmup_shape: Literal["linear", "cosine", "sqrt"] = "linear"
 
     def __post_init__(self) -> None:
         _check_number(self, "warmup", low=0, high=1)
@@ -461,6 +562,7 @@ class WarmupStableDecay(Schedule):
             )
         _check_number(self, "min_factor", low=0, high=1)
         _check_choice(self, "decay_shape", ("linear", "cosine", "sqrt"))
+        _check_choice(self, "warmup_shape", ("linear", "cosine", "sqrt"))
 
     @property
     def needs_total(self) -> bool:
@@ -473,17 +575,27 @@ class WarmupStableDecay(Schedule):
         warm = _round(self.warmup * total)
         cool = _round(self.decay * total)
         decay_start = total - cool
-        shape = {
-            "linear": lambda p: 1.0 - p,
-            "cosine": lambda p: (1.0 + math.cos(math.pi * p)) / 2,
-            "sqrt": lambda p: 1.0 - math.sqrt(p),
-        }[self.decay_shape]
+        down = _DECAY_SHAPES[self.decay_shape]
+        up = _WARMUP_SHAPES[self.warmup_shape]
 
         def factor(step: int) -> float:
             if step < warm:
-                return step / warm
+                return low + (1.0 - low) * up(step / warm)
             if step < decay_start or cool == 0:
                 return 1.0
-            return low + (1.0 - low) * shape(min(step - decay_start, cool) / cool)
+            return low + (1.0 - low) * down(min(step - decay_start, cool) / cool)
 
         return factor
+
+
+#: ``progress in [0, 1] -> 1..0`` and ``-> 0..1``: the shapes of WarmupStableDecay.
+_DECAY_SHAPES: dict[str, Callable[[float], float]] = {
+    "linear": lambda p: 1.0 - p,
+    "cosine": lambda p: 0.5 * (1.0 + math.cos(math.pi * p)),
+    "sqrt": lambda p: 1.0 - math.sqrt(p),
+}
+_WARMUP_SHAPES: dict[str, Callable[[float], float]] = {
+    "linear": lambda q: q,
+    "cosine": lambda q: 0.5 * (1.0 - math.cos(math.pi * q)),
+    "sqrt": lambda q: 1.0 - math.sqrt(1.0 - q),
+}

@@ -28,7 +28,9 @@ class Sequence(Schedule):
     ``boundaries[i]`` (the end of the run for the last), resolved on its own segment
     length and called with the step counted from its segment start. Children are
     schedule specs like ``optim.schedule`` itself (short name, import path, or
-    ``{class_path, init_args}``).
+    ``{class_path, init_args}``). With ``shift: false`` every child is resolved on the
+    whole run and called with the run's own step, so a later schedule goes on as if it
+    had run from step 0 (a per-group form of timm's ``warmup_prefix=False``).
 
     Example:
         >>> s = Sequence(schedules=["Constant", {"class_path": "Linear"}], boundaries=[4])
@@ -40,6 +42,7 @@ class Sequence(Schedule):
 
     schedules: tuple[Schedule, ...] | list[Any]
     boundaries: tuple[int, ...] | list[int]
+    shift: bool = True
 
     def __post_init__(self) -> None:
         key = _KEY.get(DEFAULT_KEY)
@@ -82,10 +85,16 @@ class Sequence(Schedule):
                 )
             previous = b
         object.__setattr__(self, "boundaries", ints)
+        if not isinstance(self.shift, bool):
+            raise ConfigError(
+                f"{key}.init_args.shift", f"expected true or false, got {self.shift!r}"
+            )
 
     @property
     def needs_total(self) -> bool:
-        """True when the last schedule needs the run length (the others get fixed segments)."""
+        """True when the last schedule needs the run length (or any, with ``shift: false``)."""
+        if not self.shift:
+            return any(child.needs_total for child in self.schedules)  # type: ignore[union-attr]
         return self.schedules[-1].needs_total  # type: ignore[union-attr]
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
@@ -97,8 +106,12 @@ class Sequence(Schedule):
                 f"boundary {self.boundaries[-1]} is not inside the run ({total} steps); "
                 f"boundaries must be < {total}",
             )
-        starts = (0, *self.boundaries)
-        ends = (*self.boundaries, total)
+        if self.shift:
+            starts = (0, *self.boundaries)
+            ends = (*self.boundaries, total)
+        else:  # every child sees the whole run and the run's step
+            starts = (0,) * len(self.schedules)
+            ends = (total,) * len(self.schedules)
         parts = [
             child.resolve(
                 Horizon(end - start, horizon.steps_per_epoch), f"{key}.init_args.schedules[{i}]"
@@ -128,7 +141,9 @@ def resolve_factor(
     the remaining ``total_steps - W`` steps and shifted by ``W``. During warmup the factor
     is ``schedule(0) * w(t)``, ``w`` going from ``start_factor`` towards 1 at ``t = W``:
     linear ``s + (1 - s) * t / W``, exponential ``s * (1 / s) ** (t / W)``, or constant
-    ``s``. ``W = 0`` means no warmup.
+    ``s``. ``W = 0`` means no warmup. With ``warmup.overlap`` the schedule is resolved on
+    the whole run and not shifted: from ``t = W`` on the factor is ``schedule(t)`` (timm's
+    ``warmup_prefix=False``, where the warmup covers the schedule's first ``W`` steps).
 
     Args:
         schedule: The main schedule; ``None`` is a constant factor of 1.
@@ -163,7 +178,9 @@ def resolve_factor(
             f"warmup of {steps} steps is not shorter than the run ({total} steps); "
             "use fewer steps, epochs or a smaller fraction, or a longer run",
         )
-    main = main_schedule.resolve(Horizon(total - steps, horizon.steps_per_epoch), key)
+    # overlap (timm's warmup_prefix=False): the schedule runs on the whole run from step 0.
+    shift = 0 if warmup.overlap else steps
+    main = main_schedule.resolve(Horizon(total - shift, horizon.steps_per_epoch), key)
     peak = main(0)
     start = float(warmup.start_factor)
     if warmup.mode == "linear":
@@ -183,7 +200,7 @@ def resolve_factor(
 
     def factor(step: int) -> float:
         if step >= steps:
-            return main(step - steps)
+            return main(step - shift)
         return peak * ramp(step)
 
     return factor
