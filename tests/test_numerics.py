@@ -62,6 +62,7 @@ WARMUPS = {
     "linear3": Warmup(steps=3, start_factor=0.1),
     "exp": Warmup(fraction=0.2, start_factor=0.01, mode="exponential"),
     "const": Warmup(steps=2, start_factor=0.3, mode="constant"),
+    "overlap": Warmup(steps=3, start_factor=0.1, overlap=True),
 }
 TOTALS = [1, 2, 7, 100, 10_007]
 

@@ -69,6 +69,23 @@ def _restarts(t: int, period: int, mult: int, low: float, decay: float) -> float
     return low + (peak - low) * (1 + math.cos(math.pi * (t - start) / length)) / 2
 
 
+def _fractional_restarts(
+    t: int, period: float, mult: float, cycles: int, low: float, k: float
+) -> float:
+    start, length, cycle = 0.0, period, 0
+    while t >= start + length - 1e-9 * length:  # cycle i starts at p (m^i - 1) / (m - 1)
+        start, length, cycle = start + length, length * mult, cycle + 1
+    if cycle >= cycles:
+        return low
+    return low + (1 - low) * (1 + math.cos(math.pi * (t - start) ** k / length**k)) / 2
+
+
+def _hf_hard_restarts(t: int, total: int, cycles: int) -> float:
+    if t >= total:
+        return 0.0
+    return (1 + math.cos(math.pi * ((cycles * t / total) % 1.0))) / 2
+
+
 def _onecycle_linear(t: int, total: int, pct: float, div: float, final_div: float) -> float:
     rise, last = pct * total - 1, total - 1
     t = min(t, last)
@@ -101,6 +118,15 @@ def _wsd_cosine(t: int, total: int, warmup: float, decay: float) -> float:
     return (1 + math.cos(math.pi * min(t - (total - cool), cool) / cool)) / 2
 
 
+def _wsd_hf(t: int, total: int, warmup: float, decay: float, low: float) -> float:
+    warm, cool = math.floor(warmup * total + 0.5), math.floor(decay * total + 0.5)
+    if t < warm:
+        return low + (1 - low) * (1 - math.cos(math.pi * t / warm)) / 2
+    if t < total - cool:
+        return 1.0
+    return low + (1 - low) * (1 - math.sqrt(min(t - (total - cool), cool) / cool))
+
+
 def _cosine_after(t: int, total: int, start: int) -> float:
     if t < start:
         return 1.0
@@ -123,7 +149,8 @@ CASES: dict[str, list[Case]] = {
             lambda t, T: 0.5 ** (t // 3),
             decreasing=True,
             torch=lambda o, T: lr_scheduler.StepLR(o, 3, 0.5),
-        )
+        ),
+        Case(Step(step_size=2.5, gamma=0.5), lambda t, T: 0.5 ** math.floor(t / 2.5), True),
     ],
     "MultiStep": [
         Case(
@@ -160,7 +187,11 @@ CASES: dict[str, list[Case]] = {
             lambda t, T: 0.1 + 0.9 * (1 + math.cos(math.pi * min(t, T) / T)) / 2,
             decreasing=True,
             torch=lambda o, T: lr_scheduler.CosineAnnealingLR(o, T_max=T, eta_min=0.1 * BASE),
-        )
+        ),
+        Case(  # HF num_cycles and timm k_decay
+            Cosine(waves=1.0, k_decay=2.0),
+            lambda t, T: (1 + math.cos(2 * math.pi * min(t, T) ** 2 / T**2)) / 2,
+        ),
     ],
     "CosineRestarts": [
         Case(
@@ -172,6 +203,14 @@ CASES: dict[str, list[Case]] = {
             lambda t, T: _restarts(t, 4, 3, 0.05, 1.0),
             torch=lambda o, T: lr_scheduler.CosineAnnealingWarmRestarts(o, 4, 3, 0.05 * BASE),
             torch_steps=lambda total: 2 * total,
+        ),
+        Case(  # timm: fractional period and multiplier, cycle_limit, k_decay
+            CosineRestarts(period=2.5, period_mult=1.5, cycles=3, min_factor=0.05, k_decay=1.5),
+            lambda t, T: _fractional_restarts(t, 2.5, 1.5, 3, 0.05, 1.5),
+        ),
+        Case(  # HF hard restarts: cycles equal cycles over the run
+            CosineRestarts(period=None, cycles=3),
+            lambda t, T: _hf_hard_restarts(t, T, 3),
         ),
     ],
     "Poly": [
@@ -185,6 +224,11 @@ CASES: dict[str, list[Case]] = {
         Case(
             Poly(power=0.5, min_factor=0.1),
             lambda t, T: 0.1 + 0.9 * (1 - min(t, T) / T) ** 0.5,
+            decreasing=True,
+        ),
+        Case(
+            Poly(power=2.0, k_decay=1.5),
+            lambda t, T: (1 - min(t, T) ** 1.5 / T**1.5) ** 2,
             decreasing=True,
         ),
     ],
@@ -222,14 +266,30 @@ CASES: dict[str, list[Case]] = {
         Case(
             WarmupStableDecay(warmup=0.1, decay=0.2, decay_shape="cosine"),
             lambda t, T: _wsd_cosine(t, T, 0.1, 0.2),
-        )
+        ),
+        Case(  # HF get_wsd_schedule: both ends at min_lr_ratio
+            WarmupStableDecay(
+                warmup=0.2, decay=0.3, min_factor=0.1, warmup_shape="cosine", decay_shape="sqrt"
+            ),
+            lambda t, T: _wsd_hf(t, T, 0.2, 0.3, 0.1),
+        ),
     ],
     "Sequence": [
         Case(
             Sequence(schedules=["Constant", "Cosine"], boundaries=[5]),
             lambda t, T: _cosine_after(t, T, 5),
             decreasing=True,
-        )
+        ),
+        Case(  # shift: false: the cosine runs from step 0 under the ramp (timm warmup_prefix)
+            Sequence(
+                schedules=[Linear(start_factor=0.1, min_factor=1.0, total=4), "Cosine"],
+                boundaries=[4],
+                shift=False,
+            ),
+            lambda t, T: (
+                0.1 + 0.9 * t / 4 if t < 4 else (1 + math.cos(math.pi * min(t, T) / T)) / 2
+            ),
+        ),
     ],
     "Lambda": [
         Case(

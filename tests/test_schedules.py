@@ -664,6 +664,20 @@ def test_unknown_or_malformed_specs_are_refused(spec: object, match: str) -> Non
         ("WarmupStableDecay", {"warmup": 0.5, "decay": 0.6}, r"decay: warmup \+ decay = 1\.1"),
         ("WarmupStableDecay", {"decay_shape": "cos"}, r"decay_shape: 'cos' is not one of line"),
         ("Constant", {"factor": -1}, r"factor: must be >= 0, got -1"),
+        ("Step", {"step_size": "2"}, r"step_size: expected a number, got str '2'"),
+        ("Cosine", {"waves": 0}, r"waves: must be > 0, got 0"),
+        ("Cosine", {"k_decay": -1}, r"k_decay: must be > 0, got -1"),
+        ("CosineRestarts", {"period": 0}, r"period: must be > 0, got 0"),
+        ("CosineRestarts", {"period": None}, r"period: period: null splits the run into `cy"),
+        ("CosineRestarts", {"period": 5, "cycles": 0}, r"cycles: must be >= 1, got 0"),
+        ("CosineRestarts", {"period": 5, "cycles": 1.5}, r"cycles: expected an integer, got"),
+        ("Poly", {"k_decay": 0}, r"k_decay: must be > 0, got 0"),
+        ("WarmupStableDecay", {"warmup_shape": "1-sqrt"}, r"warmup_shape: '1-sqrt' is not one"),
+        (
+            "Sequence",
+            {"schedules": ["Constant"], "boundaries": [], "shift": "no"},
+            r"shift: expected true or false, got 'no'",
+        ),
     ],
 )
 def test_invalid_values_name_the_argument(class_path: str, init_args: dict, match: str) -> None:
@@ -690,3 +704,26 @@ def test_horizon_total_epochs_rounds_up_and_rejects_nonsense() -> None:
     assert Horizon(900, 300).total_epochs == 3
     with pytest.raises(ValueError, match="total_steps must be an integer >= 1"):
         Horizon(0)
+
+
+def test_overlapping_warmup_replaces_the_first_steps_of_the_schedule() -> None:
+    # timm's warmup_prefix=False: the cosine is resolved on the whole run, not shifted.
+    f = resolve_factor(Cosine(), Warmup(steps=3, start_factor=0.1, overlap=True), Horizon(10))
+    for t in range(3):
+        assert f(t) == pytest.approx(0.1 + 0.9 * t / 3, rel=1e-15)
+    for t in range(3, 12):
+        assert f(t) == pytest.approx((1 + math.cos(math.pi * min(t, 10) / 10)) / 2, abs=1e-15)
+    prefixed = resolve_factor(Cosine(), Warmup(steps=3, start_factor=0.1), Horizon(10))
+    assert prefixed(3) == 1.0 and f(3) < 1.0
+
+
+def test_warmup_overlap_must_be_a_bool() -> None:
+    with pytest.raises(ConfigError, match=r"^optim\.warmup\.overlap: expected true or false"):
+        Warmup(steps=2, overlap="yes").validate()  # type: ignore[arg-type]
+
+
+def test_sequence_without_shift_needs_the_run_length_when_any_child_does() -> None:
+    fixed = {"class_path": "Linear", "init_args": {"total": 4}}
+    assert not Sequence(schedules=[fixed, "Constant"], boundaries=[4], shift=False).needs_total
+    assert Sequence(schedules=["Cosine", "Constant"], boundaries=[4], shift=False).needs_total
+    assert not Sequence(schedules=["Cosine", "Constant"], boundaries=[4]).needs_total
