@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.optim import lr_scheduler
 
 from lit_optim.core.schedules import (
@@ -375,3 +377,30 @@ def test_a_schedule_of_your_own_registers_only_with_a_short_name() -> None:
     finally:
         unregister("Halving")
     assert find_registered("halving") is None
+
+
+@settings(max_examples=40, deadline=None, database=None)
+@given(
+    total=st.integers(1, 500),
+    waves=st.floats(0.05, 4.0),
+    k=st.floats(0.2, 4.0),
+    low=st.floats(0.0, 0.9),
+    period=st.floats(0.5, 60.0),
+    mult=st.floats(1.0, 3.0),
+    cycles=st.none() | st.integers(1, 6),
+)
+def test_timm_and_hf_options_keep_factors_between_min_factor_and_1(
+    total: int, waves: float, k: float, low: float, period: float, mult: float, cycles: int | None
+) -> None:
+    schedules = [
+        Cosine(min_factor=low, waves=waves, k_decay=k),
+        CosineRestarts(period=period, period_mult=mult, min_factor=low, cycles=cycles, k_decay=k),
+        Poly(power=waves, min_factor=low, k_decay=k),
+        Step(step_size=period, gamma=0.5),
+    ]
+    for schedule in schedules:
+        f = schedule.resolve(Horizon(total))
+        floor = 0.0 if isinstance(schedule, Step) else low
+        for t in (*range(min(total, 200) + 2), total, 3 * total, 10**6):
+            value = f(t)
+            assert math.isfinite(value) and floor - 1e-12 <= value <= 1.0 + 1e-12, (schedule, t)
