@@ -1,0 +1,351 @@
+"""Layer-wise lr decay against data recorded from the real timm and transformers.
+
+The fixtures (``tests/fixtures/layer_decay/*.json``) were written by
+``tests/fixtures/record_layer_decay.py`` with timm 1.0.31 / transformers 5.24.0 /
+torch 2.14.1 (the versions are in each file): parameter names and shapes, timm's
+``group_matcher(coarse=False)`` and the ``lr_scale`` / ``weight_decay`` that
+``timm.optim.param_groups_layer_decay(model, weight_decay=0.05, layer_decay=0.75)`` gives
+every parameter. Here modules with exactly those names and shapes are rebuilt on the meta
+device (no timm, no weights) and every parameter is compared.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.groups import ParamGroups, build_param_groups
+
+FIXTURES = Path(__file__).parent / "fixtures" / "layer_decay"
+TIMM = sorted(
+    p.stem for p in FIXTURES.glob("*.json") if json.loads(p.read_text())["kind"] == "timm"
+)
+HF = sorted(p.stem for p in FIXTURES.glob("*.json") if json.loads(p.read_text())["kind"] != "timm")
+#: timm models whose parameter names follow timm's ViT layout (no group_matcher needed).
+VIT_STYLE = ["beit", "deit_distilled", "dinov2_reg", "eva02", "vit"]
+
+#: What timm's reference call used, as an ``optim:`` section: lr 1 so lr == lr_scale,
+#: weight decay 0.05 except 1-D tensors (timm's ``weight_decay_exclude_1d``).
+DEFAULTS = {"lr": 1.0, "weight_decay": 0.05}
+
+
+@cache
+def fixture(key: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{key}.json").read_text())
+
+
+class TimmLike(nn.Module):
+    """A module with timm's ``group_matcher`` method, answering what timm recorded."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self._spec = spec
+
+    def group_matcher(self, coarse: bool = False) -> Any:
+        assert not coarse  # layer decay asks for the fine-grained map
+        if "function" in self._spec:  # CaiT: timm returns a function of the name
+            table = self._spec["function"]
+            return lambda name: tuple(v) if isinstance(v := table[name], list) else v
+        return {
+            group: spec
+            if spec is None or isinstance(spec, str)
+            else [(rx, tuple(s) if s is not None else None) for rx, s in spec]
+            for group, spec in self._spec["dict"]
+        }
+
+
+def rebuild(record: dict[str, Any], *, with_matcher: bool) -> nn.Module:
+    """A module tree with exactly the recorded parameter names and shapes (meta device)."""
+    root: nn.Module = TimmLike(record["group_matcher"]) if with_matcher else nn.Module()
+    for p in record["params"]:
+        *path, leaf = p["name"].split(".")
+        module = root
+        for part in path:
+            child = module._modules.get(part)
+            if child is None:
+                child = nn.Module()
+                module.add_module(part, child)
+            module = child
+        module.register_parameter(leaf, nn.Parameter(torch.empty(p["shape"], device="meta")))
+    assert [n for n, _ in root.named_parameters()] == [p["name"] for p in record["params"]]
+    return root
+
+
+class Wrapper(nn.Module):
+    """A LightningModule-like model: ``self.backbone = timm.create_model(...)`` + own head."""
+
+    def __init__(self, backbone: nn.Module, dim: int = 7) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = nn.Linear(dim, 3, device="meta")
+
+
+def layer_decay(model: nn.Module, **extra: Any) -> ParamGroups:
+    cfg = OptimConfig(no_decay=["bias"], layer_decay={"rate": 0.75, **extra})
+    return build_param_groups(model, cfg, DEFAULTS)
+
+
+def per_param(pg: ParamGroups) -> dict[str, tuple[float, float]]:
+    by_tensor = {id(p): (g["lr"], g["weight_decay"]) for g in pg.groups for p in g["params"]}
+    return {info.name: by_tensor[id(info.tensor)] for info in pg.params}
+
+
+def timm_expected(record: dict[str, Any], prefix: str = "") -> dict[str, tuple[float, float]]:
+    return {prefix + p["name"]: (p["lr_scale"], p["weight_decay"]) for p in record["params"]}
+
+
+def nested_expected(record: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """timm's values for the model as ``backbone.``: one layer more if it has no head."""
+    if has_unmatched(record):
+        return timm_expected(record, "backbone.")
+    top = max(p["layer_id"] for p in record["params"])
+    return {
+        f"backbone.{p['name']}": (0.75 ** (top + 1 - p["layer_id"]), p["weight_decay"])
+        for p in record["params"]
+    }
+
+
+def has_unmatched(record: dict[str, Any]) -> bool:
+    """Whether timm's matcher leaves some parameter unmatched (a head), read with ``re``."""
+    spec = record["group_matcher"]
+    if "function" in spec:
+        return any(v == float("inf") for v in spec["function"].values())
+    regexes = [
+        rx
+        for _, m in spec["dict"]
+        if m is not None
+        for rx in ([m] if isinstance(m, str) else [r for r, _ in m])
+    ]
+    return any(not any(re.match(rx, p["name"]) for rx in regexes) for p in record["params"])
+
+
+def test_fixtures_cover_the_architectures_of_the_issue() -> None:
+    assert set(TIMM) >= {
+        "beit",
+        "cait",
+        "convnext",
+        "deit_distilled",
+        "dinov2_reg",
+        "efficientnet",
+        "eva02",
+        "mixer",
+        "regnety",
+        "resnet",
+        "swin",
+        "vit",
+    }
+    assert set(HF) >= {"bert", "roberta", "gpt2", "llama", "mistral", "qwen2", "t5"}
+    assert {"clip_vision", "clip_text", "hf_vit"} <= set(HF)
+    for key in TIMM + HF:
+        assert set(fixture(key)["versions"]) >= {"torch", "timm", "transformers"}
+
+
+@pytest.mark.parametrize("key", TIMM)
+def test_layer_decay_equals_timm_with_its_group_matcher(key: str) -> None:
+    record = fixture(key)
+    pg = layer_decay(rebuild(record, with_matcher=True))
+    assert per_param(pg) == timm_expected(record)
+    ids = {info.name: info.layer_id for info in pg.params}
+    assert ids == {p["name"]: p["layer_id"] for p in record["params"]}
+    assert len(pg.groups) <= record["num_groups"]
+    sources = {info.layer_source for info in pg.params}
+    assert all(s is not None and s.startswith("group_matcher of the model") for s in sources)
+
+
+@pytest.mark.parametrize("key", TIMM)
+def test_layer_decay_equals_timm_nested_as_backbone(key: str) -> None:
+    record = fixture(key)
+    pg = layer_decay(Wrapper(rebuild(record, with_matcher=True)))
+    # The wrapper's own head goes last: with timm's head (scale 1) when the backbone has
+    # one, else one layer after everything (a head-less backbone such as DINOv2).
+    expected = nested_expected(record)
+    expected |= {"head.weight": (1.0, 0.05), "head.bias": (1.0, 0.0)}
+    assert per_param(pg) == expected
+    # timm groups by (layer, decay); distinct layers have distinct scales at rate 0.75.
+    assert len(pg.groups) <= len(set(expected.values()))
+    rows = {info.name: info for info in pg.params}
+    assert rows["head.weight"].layer_source == "outside backbone: last"
+    first = record["params"][0]["name"]
+    assert rows[f"backbone.{first}"].layer_source.startswith("group_matcher of backbone")
+
+
+@pytest.mark.parametrize("key", VIT_STYLE)
+@pytest.mark.parametrize("nested", [False, True], ids=["top", "backbone"])
+def test_vit_style_names_alone_equal_timm(key: str, nested: bool) -> None:
+    record = fixture(key)
+    model = rebuild(record, with_matcher=False)
+    expected = timm_expected(record)
+    if nested:
+        model = Wrapper(model)
+        expected = nested_expected(record)
+        expected |= {"head.weight": (1.0, 0.05), "head.bias": (1.0, 0.0)}
+    pg = layer_decay(model)
+    assert per_param(pg) == expected
+    assert len(pg.groups) <= len(set(expected.values()))
+
+
+def test_deit_dist_token_is_in_the_stem_not_the_head() -> None:
+    # The issue's first finding: dist_token had the head's lr (1.0 instead of 0.75 ** 13).
+    pg = layer_decay(rebuild(fixture("deit_distilled"), with_matcher=False))
+    row = next(i for i in pg.params if i.name == "dist_token")
+    assert (row.layer_id, row.layer_source) == (0, "ViT names: dist_token")
+    assert per_param(pg)["dist_token"] == (0.75**13, 0.05)
+
+
+def test_a_matcher_that_is_not_timms_protocol_is_refused() -> None:
+    model = nn.Module()
+    model.blocks = nn.ModuleList(nn.Linear(2, 2, device="meta") for _ in range(2))
+    model.group_matcher = lambda coarse=False: ["^blocks"]
+    with pytest.raises(ConfigError) as err:
+        layer_decay(model)
+    assert str(err.value).startswith(
+        "optim.layer_decay: the model.group_matcher(coarse=False) returned a list; "
+    )
+    model.group_matcher = lambda coarse=False: {"blocks": r"^blocks\.(\d+)(x)?"}
+    with pytest.raises(ConfigError, match=r"gave None for 'blocks\.0\.weight'"):
+        layer_decay(model)
+
+
+def test_layers_regex_overrides_the_group_matcher() -> None:
+    record = fixture("resnet")
+    pg = layer_decay(rebuild(record, with_matcher=True), layers=r"re:^layer(\d+)\.")
+    rows = {i.name: i for i in pg.params}
+    # group 1 is the index, id = index + 1: torchvision's 1-based layer1..4 -> 2..5
+    assert rows["layer3.0.conv1.weight"].layer_id == 4
+    assert rows["layer3.0.conv1.weight"].layer_source == "layers regex"
+    assert rows["conv1.weight"].layer_id == 0
+    assert rows["fc.weight"].layer_id == 6
+
+
+# --------------------------------------------------------------------------- HF families
+# The stated convention (README, "Layer-wise lr decay"): embeddings -> 0, layer i -> i+1,
+# everything after the last layer -> last; encoder and decoder stacks are numbered one
+# after the other (T5's encoder.final_layer_norm sits between them: the encoder's last).
+
+Convention = list[tuple[str, Callable[[re.Match[str]], int]]]
+
+
+def hf_convention(key: str, layers: int, decoder_layers: int = 0) -> Convention:
+    last = layers + decoder_layers + 1
+
+    def block(m: re.Match[str]) -> int:
+        return int(m.group(1)) + 1
+
+    def decoder(m: re.Match[str]) -> int:
+        return layers + int(m.group(1)) + 1
+
+    def const(value: int) -> Callable[[re.Match[str]], int]:
+        return lambda _m: value
+
+    table: dict[str, Convention] = {
+        "bert": [
+            (r"^bert\.embeddings\.", const(0)),
+            (r"^bert\.encoder\.layer\.(\d+)\.", block),
+            (r"^(bert\.pooler|classifier)\.", const(last)),
+        ],
+        "roberta": [
+            (r"^roberta\.embeddings\.", const(0)),
+            (r"^roberta\.encoder\.layer\.(\d+)\.", block),
+            (r"^lm_head\.", const(last)),
+        ],
+        "gpt2": [
+            (r"^transformer\.(wte|wpe)\.", const(0)),
+            (r"^transformer\.h\.(\d+)\.", block),
+            (r"^transformer\.ln_f\.", const(last)),
+        ],
+        "t5": [
+            (r"^shared\.", const(0)),
+            (r"^encoder\.block\.(\d+)\.", block),
+            (r"^encoder\.final_layer_norm\.", const(layers)),
+            (r"^decoder\.block\.(\d+)\.", decoder),
+            (r"^(decoder\.final_layer_norm|lm_head)\.", const(last)),
+        ],
+        "clip_vision": [
+            (r"^(embeddings|pre_layrnorm)\.", const(0)),
+            (r"^encoder\.layers\.(\d+)\.", block),
+            (r"^post_layernorm\.", const(last)),
+        ],
+        "clip_text": [
+            (r"^embeddings\.", const(0)),
+            (r"^encoder\.layers\.(\d+)\.", block),
+            (r"^final_layer_norm\.", const(last)),
+        ],
+        "hf_vit": [
+            (r"^vit\.embeddings\.", const(0)),
+            (r"^vit\.layers\.(\d+)\.", block),  # transformers 5 (4.x: encoder.layer.N)
+            (r"^(vit\.layernorm|classifier)\.", const(last)),
+        ],
+    }
+    llama_like: Convention = [
+        (r"^model\.embed_tokens\.", const(0)),
+        (r"^model\.layers\.(\d+)\.", block),
+        (r"^(model\.norm|lm_head)\.", const(last)),
+    ]
+    return table.get(key, llama_like)
+
+
+def convention_ids(key: str, names: list[str]) -> dict[str, int]:
+    decoder_layers = 2 if key == "t5" else 0  # the recorded T5 has 3 + 2 blocks
+    rules = hf_convention(key, 3, decoder_layers)
+    out = {}
+    for name in names:
+        hits = [(rx, f) for rx, f in rules if re.search(rx, name)]
+        assert len(hits) == 1, f"{name}: the convention table must place it exactly once"
+        rx, f = hits[0]
+        out[name] = f(re.search(rx, name))  # type: ignore[arg-type]
+    return out
+
+
+@pytest.mark.parametrize("key", HF)
+@pytest.mark.parametrize("nested", [False, True], ids=["top", "backbone"])
+def test_hf_family_layer_ids_follow_the_convention(key: str, nested: bool) -> None:
+    record = fixture(key)
+    assert record["num_hidden_layers"] == 3
+    names = [p["name"] for p in record["params"]]
+    model = rebuild(record, with_matcher=False)
+    expected = convention_ids(key, names)
+    prefix = ""
+    if nested:
+        model, prefix = Wrapper(model), "backbone."
+        expected = {prefix + n: i for n, i in expected.items()}
+        last = max(expected.values())
+        expected |= {"head.weight": last, "head.bias": last}
+    pg = layer_decay(model)
+    assert {i.name: i.layer_id for i in pg.params} == expected
+    assert pg.num_layers == max(expected.values()) + 1
+    scales = per_param(pg)
+    for info in pg.params:
+        assert scales[info.name][0] == 0.75 ** (pg.num_layers - 1 - info.layer_id)
+
+
+def test_a_model_whose_names_fit_no_scheme_gets_a_working_layers_example() -> None:
+    model = nn.Module()
+    model.enc = nn.ModuleList(nn.Linear(2, 2, device="meta") for _ in range(3))
+    model.enc_out = nn.Linear(2, 2, device="meta")
+    with pytest.raises(ConfigError) as err:
+        layer_decay(model)
+    message = str(err.value)
+    assert message.startswith("optim.layer_decay: cannot infer layer ids")
+    example = re.search(r"e\.g\. '([^']+)'$", message)
+    assert example is not None and example.group(1) == r"re:^enc\.(\d+)\."
+    pg = layer_decay(model, layers=example.group(1))
+    assert {i.name: i.layer_id for i in pg.params} == {
+        "enc.0.weight": 1,
+        "enc.0.bias": 1,
+        "enc.1.weight": 2,
+        "enc.1.bias": 2,
+        "enc.2.weight": 3,
+        "enc.2.bias": 3,
+        "enc_out.weight": 4,
+        "enc_out.bias": 4,
+    }
