@@ -16,6 +16,14 @@ Conventions shared by every schedule:
   no schedule goes back up or raises when stepped past its end.
 - ``total``-like arguments left as ``None`` mean "the whole run" (after warmup); such
   schedules report :attr:`Schedule.needs_total`.
+- One vocabulary for arguments: ``total`` (length), ``min_factor`` (final factor),
+  ``"cosine"`` (shape).
+
+Modules: ``_base`` (:class:`Horizon`, :class:`Schedule`, the registry of short names),
+``_checks`` (argument validation), ``_closed_form`` (the closed-form schedules),
+``_lambda`` (:class:`Lambda`), ``_join`` (:class:`Sequence`, warmup), ``_build``
+(config spec -> schedule). Every concrete ``Schedule`` in lit_optim registers itself
+under its class name; :func:`registered` lists them.
 
 Example:
     >>> from lit_optim import Warmup
