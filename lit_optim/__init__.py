@@ -44,11 +44,13 @@ from lit_optim.core.schedules import (
 if TYPE_CHECKING:
     from lit_optim.lightning.callbacks import LRLogger, PlateauResumeFix
     from lit_optim.lightning.mixin import OptimMixin
+    from lit_optim.lightning.modes import OptimizerModes
 
 #: Public names that live in the Lightning layer, loaded on first access (PEP 562).
 _LAZY = {
     "LRLogger": "lit_optim.lightning.callbacks",
     "OptimMixin": "lit_optim.lightning.mixin",
+    "OptimizerModes": "lit_optim.lightning.modes",
     "PlateauResumeFix": "lit_optim.lightning.callbacks",
 }
 
@@ -83,6 +85,7 @@ __all__ = [
     "OneCycle",
     "OptimConfig",
     "OptimMixin",
+    "OptimizerModes",
     "ParamGroups",
     "ParamInfo",
     "PlateauResumeFix",

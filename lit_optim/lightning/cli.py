@@ -27,6 +27,7 @@ from lit_optim.core.schedules import build_schedule
 from lit_optim.lightning import types as _types  # noqa: F401  (registers Spec with jsonargparse)
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
+from lit_optim.lightning.modes import add_modes_callback
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
@@ -100,6 +101,8 @@ class LitOptimCLI(LightningCLI):
                 attach_config(self.model, config)
         if config is not None and _is_plateau(config.schedule):
             self.trainer.callbacks.append(PlateauResumeFix())
+        # Also for a model's own configure_optimizers (a no-op without schedule-free).
+        add_modes_callback(self.trainer)
         #: The config the model's optimizers are built from (``None``: the model's own code).
         self.optim_config = config
 

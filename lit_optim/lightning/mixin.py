@@ -23,6 +23,7 @@ import torch.serialization
 from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Spec, Unfreeze, Warmup
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.plan import build_all, interval_units
+from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
 
 
@@ -64,10 +65,13 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
     The run length comes from the trainer: ``estimated_stepping_batches`` for
     ``interval: step`` (accumulation, devices, ``max_steps`` and
     ``limit_train_batches`` included), ``max_epochs`` for ``interval: epoch``.
-    The group table is printed once (rank zero) unless ``config.summary`` is off.
+    The group table is printed once (rank zero) unless ``config.summary`` is off. An
+    optimizer with train / eval modes (schedule-free) gets :class:`OptimizerModes`.
     """
     total, per_epoch = run_length(module.trainer, config) if module._trainer else (None, None)
     optimizer, groups, scheduler = build_all(module, config, total, per_epoch)
+    if module._trainer is not None and has_modes(optimizer):
+        add_modes_callback(module.trainer)
     if config.summary and module._trainer is not None and module.trainer.is_global_zero:
         # Plain text (no ANSI codes) so it reads the same in a terminal and in log files.
         print(render(group_table(groups, optimizer, compact=True)), flush=True)
