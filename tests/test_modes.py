@@ -74,8 +74,10 @@ def test_probe_sees_train_mode_in_every_step_and_eval_in_validation_and_saves(tm
     assert opt.param_groups[0]["train_mode"] is False  # fit leaves the eval-mode weights
     # the checkpoint holds those eval-mode weights and an optimizer state saved in eval mode
     last = torch.load(tmp_path / "last.ckpt", weights_only=False)
+    # (equal up to float rounding: the save at the last step moved the weights to the eval
+    # point and back, and fit's end moved them there once more)
     for name, value in model.state_dict().items():
-        assert torch.equal(last["state_dict"][name], value), name
+        torch.testing.assert_close(last["state_dict"][name], value, rtol=0, atol=1e-6)
     assert last["optimizer_states"][0]["param_groups"][0]["train_mode"] is False
 
 
