@@ -45,3 +45,116 @@ def test_groups_under_one_config_schedule_share_one_function():
     sched = build_scheduler(opt, cfg, total_steps=10)
     assert len(opt.param_groups) == 40
     assert len(sched._distinct) == 2  # Cosine for 39 groups, Linear for b0
+
+
+# --------------------------------------------------------------------------- momentum / wd
+
+ONECYCLE_MOMENTUM = {  # 0.95 -> 0.85 over 30% of the run, back to 0.95 (factors of 0.95)
+    "class_path": "Sequence",
+    "init_args": {
+        "schedules": [
+            {"class_path": "Linear", "init_args": {"min_factor": 0.85 / 0.95}},
+            {"class_path": "Linear", "init_args": {"start_factor": 0.85 / 0.95, "min_factor": 1}},
+        ],
+        "boundaries": [6],
+    },
+}
+DINO_WD = {"class_path": "Cosine", "init_args": {"min_factor": 10.0}}  # 0.04 -> 0.4
+
+
+def onecycle_momentum(step: int, total: int = 20) -> float:
+    low = 0.85
+    if step < 6:
+        return 0.95 + (low - 0.95) * step / 6
+    s = min(step - 6, total - 6)
+    return low + (0.95 - low) * s / (total - 6)
+
+
+def dino_wd(step: int, total: int = 20) -> float:
+    import math
+
+    return 0.4 + (0.04 - 0.4) * (1 + math.cos(math.pi * min(step, total) / total)) / 2
+
+
+def run_steps(cfg: OptimConfig, model: nn.Module, steps: int = 20, total: int = 20):
+    opt = build_optimizer(model, cfg)
+    sched = build_scheduler(opt, cfg, total_steps=total)
+    seen = []
+    for _ in range(steps):
+        seen.append([dict(g) for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    return opt, sched, seen
+
+
+@pytest.mark.parametrize("optimizer", ["AdamW", "SGD"])
+def test_momentum_and_weight_decay_schedules_equal_their_closed_forms(optimizer):
+    init = {"lr": 0.1, "weight_decay": 0.04}
+    init.update({"betas": [0.95, 0.999]} if optimizer == "AdamW" else {"momentum": 0.95})
+    cfg = OptimConfig(
+        optimizer={"class_path": optimizer, "init_args": init},
+        schedule="Cosine",
+        momentum_schedule=ONECYCLE_MOMENTUM,
+        weight_decay_schedule=DINO_WD,
+        groups=[{"name": "head", "params": ["blocks.1.*"], "weight_decay": 0.1}],
+    )
+    _, _, seen = run_steps(cfg, Blocks(2))
+    for step, groups in enumerate(seen):
+        by_name = {g["name"]: g for g in groups}
+        for name, base_wd in (("default", 0.04), ("head", 0.1)):
+            g = by_name[name]
+            mom = g["betas"][0] if optimizer == "AdamW" else g["momentum"]
+            assert mom == pytest.approx(onecycle_momentum(step), rel=1e-12), (name, step)
+            assert g["weight_decay"] == pytest.approx(base_wd / 0.04 * dino_wd(step), rel=1e-12)
+        assert by_name["default/no_decay"]["weight_decay"] == 0.0  # a factor of 0 stays 0
+        if optimizer == "AdamW":
+            assert by_name["default"]["betas"][1] == 0.999
+
+
+def test_per_group_and_warmup_momentum_schedules():
+    cfg = OptimConfig(
+        optimizer={"class_path": "SGD", "init_args": {"lr": 0.1, "momentum": 0.9}},
+        no_decay=[],
+        momentum_schedule="Constant",
+        momentum_warmup={"steps": 4, "start_factor": 0.5},
+        groups=[{"name": "head", "params": ["blocks.1.*"], "momentum_schedule": "Linear"}],
+    )
+    _, _, seen = run_steps(cfg, Blocks(2))
+    for step, (default, head) in enumerate(seen):
+        warm = 0.5 + 0.5 * step / 4 if step < 4 else 1.0
+        lin = 1.0 if step < 4 else 1 - (step - 4) / 16
+        assert default["momentum"] == pytest.approx(0.9 * warm, rel=1e-12)
+        assert head["momentum"] == pytest.approx(0.9 * (warm if step < 4 else lin), rel=1e-12)
+        assert default["lr"] == head["lr"] == 0.1  # no lr schedule: lrs untouched
+
+
+def test_momentum_schedule_state_resumes_exactly():
+    cfg = OptimConfig(
+        optimizer={"class_path": "AdamW", "init_args": {"betas": [0.95, 0.999]}},
+        schedule="Cosine",
+        momentum_schedule=ONECYCLE_MOMENTUM,
+        weight_decay_schedule=DINO_WD,
+    )
+    opt, sched, _ = run_steps(cfg, Blocks(2), steps=9)
+    state = sched.state_dict()
+    assert state["base_momenta"] == [0.95, 0.95]  # the configured values, not the current
+    opt2 = build_optimizer(Blocks(2), cfg)
+    sched2 = build_scheduler(opt2, cfg, total_steps=20)
+    opt2.load_state_dict(opt.state_dict())
+    sched2.load_state_dict(state)
+    for _ in range(5):
+        for a, b in zip(opt.param_groups, opt2.param_groups, strict=True):
+            assert (a["lr"], a["betas"], a["weight_decay"]) == (
+                b["lr"],
+                b["betas"],
+                b["weight_decay"],
+            )
+        opt.step(), sched.step(), opt2.step(), sched2.step()
+
+
+def test_momentum_schedule_without_momentum_names_the_key():
+    from lit_optim import ConfigError
+
+    cfg = OptimConfig(optimizer="Adagrad", momentum_schedule="Cosine")
+    with pytest.raises(ConfigError, match=r"optim.momentum_schedule: param group 'default' has"):
+        build_scheduler(build_optimizer(Blocks(1), cfg), cfg, total_steps=5)
