@@ -443,17 +443,18 @@ def test_model_checkpoint_monitors_the_lr(tmp_path):
     assert ckpt.best_model_score.item() == pytest.approx(0.1)
 
 
-def test_callback_metrics_get_a_new_tensor_only_when_a_value_changes(tmp_path):
-    seen: list[torch.Tensor] = []
+def test_callback_metrics_get_a_tensor_only_for_a_monitored_key_and_only_on_change(tmp_path):
+    seen: list[tuple[Any, Any]] = []
 
     class Watch(Callback):
         def on_train_batch_end(self, trainer, *args: Any) -> None:
-            seen.append(trainer.callback_metrics["lr-SGD"])
+            metrics = trainer.callback_metrics
+            seen.append((metrics["lr-SGD"], metrics["lr-SGD-momentum"]))
 
     trainer = pl.Trainer(
         default_root_dir=tmp_path,
         logger=False,
-        callbacks=[LRLogger(), Watch()],
+        callbacks=[LRLogger(momentum=True), Watch(), EarlyStopping(monitor="lr-SGD", patience=9)],
         max_epochs=2,
         enable_checkpointing=False,
         enable_progress_bar=False,
@@ -461,8 +462,12 @@ def test_callback_metrics_get_a_new_tensor_only_when_a_value_changes(tmp_path):
         accelerator="cpu",
     )
     trainer.fit(Net(sgd_epoch_lr), loader(n=8, batch_size=4))
-    assert [t.item() for t in seen] == pytest.approx([0.1, 0.1, 0.05, 0.05])
-    assert seen[0] is seen[1] and seen[2] is seen[3] and seen[1] is not seen[2]
+    lrs = [lr for lr, _ in seen]
+    assert [t.item() for t in lrs] == pytest.approx([0.1, 0.1, 0.05, 0.05])
+    assert all(t.device.type == "cpu" for t in lrs)
+    assert lrs[0] is lrs[1] and lrs[2] is lrs[3] and lrs[1] is not lrs[2]
+    # Not monitored: the float itself, no tensor.
+    assert [m for _, m in seen] == [0.0] * 4 and all(type(m) is float for _, m in seen)
 
 
 def test_history_is_bounded(tmp_path):

@@ -43,11 +43,12 @@ class LRLogger(Callback):
 
     Values are read as Python floats from ``optimizer.param_groups`` just before the step
     they apply to, and logged at Lightning's logger step (``trainer.log``'s x-axis: one per
-    batch, whatever the number of optimizers). Nothing touches the device: no
-    ``.item()``, no synchronisation; ``trainer.callback_metrics`` gets CPU tensors made
-    only when a value changes. Works with any LightningModule (with or without lit_optim),
-    any logger, and no logger (then only ``history``, ``callback_metrics`` and the
-    progress bar get the values).
+    batch, whatever the number of optimizers). Nothing touches the device: no ``.item()``,
+    no synchronisation. ``trainer.callback_metrics`` gets each value as a float, and as a
+    CPU tensor (made when the value changes) for a key that a callback such as
+    ``EarlyStopping`` / ``ModelCheckpoint``, or a scheduler, monitors. Works with any
+    LightningModule (with or without lit_optim), any logger, and no logger (then only
+    ``history``, ``callback_metrics`` and the progress bar get the values).
 
     Args:
         momentum: Also log ``betas[0]`` / ``momentum`` of each group (``-momentum`` keys;
@@ -133,7 +134,8 @@ class LRLogger(Callback):
             int, int
         ] = {}  # optimizer index -> steps taken (every_n_steps), resumable
         self._last_step: dict[int, int] = {}  # id(optimizer) -> logger step of its last step
-        self._sent: dict[str, tuple[float, torch.Tensor]] = {}  # values now in callback_metrics
+        self._sent: dict[str, tuple[float, torch.Tensor]] = {}  # monitored values as tensors
+        self._monitored: set[str] = set()  # keys a callback or a scheduler monitors
 
     @property
     def state_key(self) -> str:
@@ -170,6 +172,7 @@ class LRLogger(Callback):
         """Name every key (Lightning's rule) and warn about momentum that is not there."""
         self._last_step.clear()
         self._sent.clear()
+        self._monitored = _monitored_keys(trainer)
         self._index = {id(_unwrap(o)): i for i, o in enumerate(trainer.optimizers)}
         self._rebuild(trainer)
         names = [key for entry in self._entries for key in entry.lr]
@@ -208,10 +211,10 @@ class LRLogger(Callback):
         if self._last_step.get(opt_id) == step:
             return
         self._last_step[opt_id] = step
-        if opt_id not in self._by_optimizer or self._group_counts[opt_id] != len(
-            inner.param_groups
-        ):
+        if self._group_counts.get(opt_id) != len(inner.param_groups):
             self._rebuild(trainer)
+            # An optimizer the trainer does not list (nothing to log) is not renamed again.
+            self._group_counts.setdefault(opt_id, len(inner.param_groups))
         index = self._index.get(opt_id, -1)
         count = self._steps.get(index, 0)
         self._steps[index] = count + 1
@@ -311,21 +314,20 @@ class LRLogger(Callback):
                 )
 
     def _to_callback_metrics(self, trainer: pl.Trainer, stats: dict[str, float]) -> None:
-        # EarlyStopping / ModelCheckpoint need tensors. New ones only for changed values (a
-        # monitor may keep a reference, so none is updated in place), all from one CPU
-        # allocation; the public property would recompute every logged metric (a device sync).
+        # The public property recomputes every logged metric (a device sync each), so the
+        # dict is updated directly. EarlyStopping / ModelCheckpoint / ReduceLROnPlateau need
+        # a tensor: a monitored key gets a new CPU one when its value changes (a monitor
+        # keeps references, so none is changed in place); every other key its float.
         metrics = trainer._logger_connector._callback_metrics
-        changed = []
         for key, value in stats.items():
+            if key not in self._monitored:
+                metrics[key] = value
+                continue
             sent = self._sent.get(key)
             if sent is None or sent[0] != value or metrics.get(key) is not sent[1]:
-                changed.append(key)
-        if not changed:
-            return
-        tensors = torch.tensor([stats[k] for k in changed]).unbind()
-        for key, tensor in zip(changed, tensors, strict=True):
-            metrics[key] = tensor
-            self._sent[key] = (stats[key], tensor)
+                tensor = torch.tensor(value)
+                metrics[key] = tensor
+                self._sent[key] = (value, tensor)
 
 
 @dataclass
@@ -434,6 +436,13 @@ class ReadableFloat(float):
         if spec.endswith(("f", "F")):
             spec = spec[:-1] + "g"
         return float.__format__(self, spec)
+
+
+def _monitored_keys(trainer: pl.Trainer) -> set[str]:
+    # EarlyStopping, ModelCheckpoint and most third-party monitors name it ``monitor``.
+    keys = {getattr(cb, "monitor", None) for cb in trainer.callbacks}
+    keys |= {config.monitor for config in trainer.lr_scheduler_configs}
+    return {k for k in keys if isinstance(k, str)}
 
 
 def _unwrap(optimizer: Any) -> Any:
