@@ -516,6 +516,19 @@ def test_duplicate_group_names_are_refused_like_learning_rate_monitor():
         metric_keys([], [optim.SGD(groups, lr=0.1)])
 
 
+def test_two_optimizers_under_one_key_are_refused():
+    @dataclass
+    class Config:
+        scheduler: Any
+        name: str | None
+        interval: str = "step"
+
+    a, b = (optim.Adam([torch.zeros(1)], lr=0.1) for _ in range(2))
+    configs = [Config(optim.lr_scheduler.StepLR(o, 1), "lr-Adam") for o in (a, b)]
+    with pytest.raises(MisconfigurationException, match=r"Two optimizers \(Adam and Adam\) would"):
+        metric_keys(configs, [a, b])
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

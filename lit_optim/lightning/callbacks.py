@@ -376,7 +376,8 @@ def metric_keys(
         One entry per scheduler config, then one per optimizer without a scheduler.
 
     Raises:
-        MisconfigurationException: If an optimizer has two groups of the same name.
+        MisconfigurationException: If an optimizer has two groups of the same name, or two
+            optimizers would log under one key (two schedulers of one ``name``).
 
     Example:
         >>> opt = torch.optim.SGD([torch.zeros(1)], lr=0.1)
@@ -418,6 +419,18 @@ def metric_keys(
         inner = _unwrap(optimizer)
         if id(inner) not in seen:
             add(inner, None, None)
+    owner: dict[str, Any] = {}
+    for entry in entries:
+        for key in entry.lr:
+            other = owner.setdefault(key, entry.optimizer)
+            if other is not entry.optimizer:
+                # LearningRateMonitor would write both lrs into one curve.
+                raise MisconfigurationException(
+                    f"Two optimizers ({type(other).__name__} and "
+                    f"{type(entry.optimizer).__name__}) would both log their lr as {key!r}: "
+                    "give their schedulers distinct `name`s, or leave `name` out for "
+                    "lr-<Optimizer>, lr-<Optimizer>-1, ..."
+                )
     return entries
 
 
