@@ -141,3 +141,39 @@ class DigitsCNN(OptimMixin, pl.LightningModule):
     def predict_step(self, batch: tuple[torch.Tensor], batch_idx: int) -> torch.Tensor:
         """Predicted class per image."""
         return self(batch[0]).argmax(dim=1)
+
+
+class DigitsMLP(DigitsCNN):
+    """An MLP on the flattened 8x8 images: ``embed`` -> ``blocks.N`` -> ``head``.
+
+    Its hidden blocks hold square weight matrices, the tensors Muon is made for
+    (``configs/digits_muon.yaml``); ``embed``, ``head``, norms and biases suit AdamW.
+
+    Args:
+        width: Hidden width.
+        depth: Number of hidden blocks (Linear, LayerNorm, GELU).
+        optim: Optional optimizer config of the model itself.
+
+    """
+
+    def __init__(self, width: int = 128, depth: int = 2, optim: OptimConfig | None = None) -> None:
+        pl.LightningModule.__init__(self)
+        self.optim = optim
+        self.save_hyperparameters()
+        self.embed = nn.Linear(64, width)
+        self.blocks = nn.ModuleList(
+            [
+                nn.Sequential(nn.Linear(width, width), nn.LayerNorm(width), nn.GELU())
+                for _ in range(depth)
+            ]
+        )
+        self.head = nn.Linear(width, 10)
+        self.train_acc = MulticlassAccuracy(num_classes=10, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=10, average="micro")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch of 1x8x8 images."""
+        x = F.gelu(self.embed(x.flatten(1)))
+        for block in self.blocks:
+            x = x + block(x)
+        return self.head(x)

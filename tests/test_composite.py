@@ -9,7 +9,8 @@ import math
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import TinyNet, loader, read_metrics, series
+import yaml
+from conftest import CONFIGS, TinyNet, loader, read_metrics, run_cli, series
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -310,3 +311,24 @@ def test_trainer_sees_one_optimizer_with_clipping_bf16_checkpoint_and_lrlogger(t
     again.fit(TinyNet(optim=cfg), loader(), ckpt_path=ckpt)
     assert again.global_step == 8
     assert resumed_lrs == [saved_lrs]
+
+
+@pytest.mark.slow
+def test_digits_muon_config_trains_and_lrlogger_logs_the_cosine_muon_group(tmp_path) -> None:
+    cfg = yaml.safe_load((CONFIGS / "digits_muon.yaml").read_text())
+    cfg["trainer"].update(max_epochs=2, enable_progress_bar=False)
+    cfg["trainer"]["logger"]["init_args"].update(save_dir=str(tmp_path), version=0)
+    path = tmp_path / "muon.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = run_cli("fit", "--config", str(path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "matrices           groups[0] (matrices)   Muon" in proc.stdout
+    rows = read_metrics(tmp_path / "digits_muon" / "version_0")
+    assert max(series(rows, "val_acc").values()) >= 0.95
+    muon = series(rows, "lr-AdamW+Muon/matrices")
+    steps = sorted(muon)
+    total = len(steps)  # 23 batches per epoch x 2 epochs, logged every step
+    assert steps == list(range(46)) and total == 46
+    # warmup 10 steps from 0.1x, then cosine to 0.1x of Muon's 0.02
+    assert muon[0] == pytest.approx(0.002) and muon[10] == pytest.approx(0.02)
+    assert muon[28] == pytest.approx(0.02 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))))
