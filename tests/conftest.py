@@ -75,6 +75,26 @@ def loader(n: int = 64, batch_size: int = 8, seed: int = 0) -> DataLoader:
     return DataLoader(TensorDataset(x, y), batch_size=batch_size)
 
 
+def train_batches(datamodule: pl.LightningDataModule) -> int:
+    """Training batches per epoch, as the data module's own train loader says.
+
+    Tests derive step counts from this instead of hard-coding the digits dataset's size.
+    """
+    datamodule.setup("fit")
+    return len(datamodule.train_dataloader())
+
+
+def config_steps(config: Path) -> tuple[int, int]:
+    """``(optimizer steps per epoch, max_epochs)`` of a digits YAML config (no accumulation)."""
+    import yaml
+
+    from lit_optim.demo import DigitsDataModule
+
+    cfg = yaml.safe_load(Path(config).read_text())
+    data = DigitsDataModule(**(cfg["data"].get("init_args") or {}))
+    return train_batches(data), int(cfg["trainer"]["max_epochs"])
+
+
 def read_metrics(log_dir: Path) -> list[dict[str, str]]:
     with open(Path(log_dir) / "metrics.csv") as f:
         return list(csv.DictReader(f))

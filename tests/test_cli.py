@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import math
 import re
-import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONFIGS, read_metrics, run_cli, series
+from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
+
+from lit_optim.demo import DigitsDataModule
 
 pytestmark = pytest.mark.slow
 
@@ -19,18 +21,17 @@ def only_version(root: Path) -> Path:
     return version
 
 
-def test_digits_poly_reaches_95_percent_in_under_60_seconds(tmp_path):
-    start = time.perf_counter()
+def test_digits_poly_reaches_95_percent(tmp_path):
+    # How long it takes is measured in benchmarks/bench_fit_time.py, not asserted here.
     proc = run_cli("fit", "--config", str(CONFIGS / "digits_poly.yaml"), cwd=tmp_path)
-    elapsed = time.perf_counter() - start
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
     val_acc = series(rows, "val_acc")
     assert max(val_acc.values()) >= 0.95, val_acc
-    assert elapsed < 60, elapsed
     # group table printed once at the start of fit, lr of both groups logged every step
+    per_epoch, epochs = config_steps(CONFIGS / "digits_poly.yaml")
     steps = series(rows, "lr-SGD/head")
-    assert sorted(steps) == list(range(138))
+    assert sorted(steps) == list(range(per_epoch * epochs))
     base = series(rows, "lr-SGD/default")
     assert steps[100] == pytest.approx(10 * base[100], rel=1e-12)
     assert base[0] == pytest.approx(0.02 * 0.1, rel=1e-12)
@@ -40,7 +41,8 @@ def test_plain_fit_runs_the_embedded_default(tmp_path):
     proc = run_cli("fit", "--trainer.max_epochs", "1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
-    assert len(series(rows, "lr-SGD/head")) == 23
+    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
+    assert len(series(rows, "lr-SGD/head")) == per_epoch
 
 
 @pytest.mark.parametrize(
@@ -110,7 +112,8 @@ def test_fit_then_resume_from_last_checkpoint(tmp_path):
     assert "no last checkpoint available" not in again.stderr
     longer = run_cli(*args[:3], "--trainer.max_epochs", "3", "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert longer.returncode == 2
-    assert "run length 46 but this run has 69" in longer.stderr
+    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
+    assert f"run length {2 * per_epoch} but this run has {3 * per_epoch}" in longer.stderr
     assert "Traceback" not in longer.stderr
 
 
@@ -135,14 +138,17 @@ def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0 = json.loads((tmp_path / "rank0.json").read_text())
     rank1 = json.loads((tmp_path / "rank1.json").read_text())
-    assert rank0 == rank1 and len(rank0) == 24  # the same lrs on both ranks, every step
+    # The training images split over 2 ranks (DistributedSampler pads to equal shares).
+    data = DigitsDataModule(batch_size=64)
+    data.setup("fit")
+    total = 2 * math.ceil(math.ceil(len(data.train_set) / 2) / 64)
+    assert rank0 == rank1 and len(rank0) == total  # the same lrs on both ranks, every step
     rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
     logged = [int(r["step"]) for r in rows if r.get("lr-SGD/head")]
-    # 1438 training images over 2 ranks: 719 per rank -> 12 batches of 64 per epoch; logged once
-    assert logged == list(range(24))
+    assert logged == list(range(total))  # logged once, by rank 0
     head = series(rows, "lr-SGD/head")
-    assert [head[s] for s in range(24)] == [lrs[-1] for lrs in rank0]
-    total, warm = 24, 20
+    assert [head[s] for s in range(total)] == [lrs[-1] for lrs in rank0]
+    warm = 20
     for step in range(warm, total):
         expected = 0.2 * (1 - (step - warm) / (total - warm)) ** 0.9
         assert head[step] == pytest.approx(expected, rel=1e-12)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
@@ -68,10 +67,8 @@ def test_allowed_constructs_compute_the_right_value(text: str, expected: float) 
 
 def test_arithmetic_is_float_so_huge_integers_cannot_be_built() -> None:
     # An integer power would build a 6-million-digit int; float pow overflows at once.
-    start = time.perf_counter()
     with pytest.raises(ValueError, match="overflow"):
         evaluate("step ** step", step=1_000_000)
-    assert time.perf_counter() - start < 0.01
 
 
 def test_variables_come_from_keyword_arguments() -> None:
@@ -188,16 +185,11 @@ ESCAPES = [
 
 
 @pytest.mark.parametrize("template", ESCAPES, ids=[e[:40] for e in ESCAPES])
-def test_escapes_are_refused_quickly_and_nothing_runs(template: str, tmp_path) -> None:
+def test_escapes_are_refused_and_nothing_runs(template: str, tmp_path) -> None:
     flag = tmp_path / "flag"
     text = template.format(flag=flag) if "{" in template else template
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        with pytest.raises(ConfigError) as info:
-            compile_expr(text, KEY, VARS)
-        timings.append(time.perf_counter() - start)
-    assert min(timings) < 0.010, f"took {min(timings) * 1e3:.1f} ms"
+    with pytest.raises(ConfigError) as info:
+        compile_expr(text, KEY, VARS)
     assert str(info.value).startswith(f"{KEY}: ")
     assert SENTINEL == []
     assert not flag.exists()
@@ -217,7 +209,7 @@ def test_length_depth_and_size_limits_are_reported() -> None:
     assert evaluate(shallow) == 1.0
 
 
-def test_hostile_inputs_near_the_length_limit_compile_in_under_10_ms() -> None:
+def test_hostile_inputs_near_the_length_limit_compile() -> None:
     accepted = [
         "1**" * 40 + "1",  # nested powers of small constants are fine
         " + ".join(f"({i} * step)" for i in range(40)),
@@ -225,7 +217,5 @@ def test_hostile_inputs_near_the_length_limit_compile_in_under_10_ms() -> None:
     ]
     for text in accepted:
         assert len(text) <= 1000
-        start = time.perf_counter()
         f = compile_expr(text, KEY, VARS)
-        assert time.perf_counter() - start < 0.010
         assert math.isfinite(f(**ENV))

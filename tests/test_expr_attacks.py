@@ -1,14 +1,14 @@
-"""Safe expressions under attack: hostile input is refused at parse time, fast, and nothing runs.
+"""Safe expressions under attack: hostile input is refused at parse time and nothing runs.
 
 Complements ``test_expr.py``: its fixed list of escapes plus more, and hypothesis-generated
 expressions that each contain at least one construct outside the whitelist, nested inside
 allowed arithmetic. Every one must raise ``ConfigError`` from ``compile_expr`` (nothing is
-evaluated) in under 10 ms, and the sentinel function must never be called.
+evaluated), and the sentinel function must never be called. How fast they are refused is
+measured in ``benchmarks/bench_expr.py``, not asserted here (wall time on a shared machine
+is not a property of the code).
 """
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from conftest import record_count
@@ -21,7 +21,6 @@ from lit_optim.core.expr import MAX_LENGTH, compile_expr
 
 KEY = "optim.schedule.init_args.expr"
 VARS = ("step", "epoch", "total_steps", "total_epochs", "progress")
-LIMIT_S = 0.010
 
 MORE_ESCAPES = [
     "__builtins__",
@@ -152,24 +151,18 @@ def touch() -> int:
     return 1
 
 
-def refuse(text: str) -> float:
-    """Compile ``text``; it must be refused. Returns the fastest of three tries (s)."""
-    timings = []
-    for _ in range(3):
-        start = time.perf_counter()
-        with pytest.raises(ConfigError) as info:
-            compile_expr(text, KEY, VARS)
-        timings.append(time.perf_counter() - start)
+def refuse(text: str) -> None:
+    """Compile ``text``; it must be refused with a one-line error naming the key."""
+    with pytest.raises(ConfigError) as info:
+        compile_expr(text, KEY, VARS)
     assert str(info.value).startswith(f"{KEY}: "), str(info.value)
     assert "\n" not in str(info.value)
-    return min(timings)
 
 
 @pytest.mark.parametrize("text", ESCAPES + MORE_ESCAPES, ids=range(len(ESCAPES + MORE_ESCAPES)))
-def test_known_escapes_are_refused_at_parse_time_in_under_10_ms(text: str) -> None:
+def test_known_escapes_are_refused_at_parse_time(text: str) -> None:
     text = text.replace("{flag}", "/nonexistent/flag").replace("{{", "{").replace("}}", "}")
-    elapsed = refuse(text)
-    assert elapsed < LIMIT_S, f"{text[:60]!r} took {elapsed * 1e3:.1f} ms"
+    refuse(text)
     assert SENTINEL == []
     record_count("expression attacks refused (fixed list)", 1)
 
@@ -181,8 +174,7 @@ def test_known_escapes_are_refused_at_parse_time_in_under_10_ms(text: str) -> No
 )
 @given(hostile_expressions())
 def test_generated_hostile_expressions_are_all_refused(text: str) -> None:
-    elapsed = refuse(text)
-    assert elapsed < LIMIT_S, f"{text[:60]!r} took {elapsed * 1e3:.1f} ms"
+    refuse(text)
     assert SENTINEL == []
     record_count("expression attacks refused (hypothesis)", 1)
 
@@ -191,7 +183,6 @@ def test_generated_hostile_expressions_are_all_refused(text: str) -> None:
 @given(st.text(max_size=200))
 def test_arbitrary_text_is_either_refused_or_a_pure_number(text: str) -> None:
     """Random unicode: a ConfigError, or a compiled function of the variables only."""
-    start = time.perf_counter()
     try:
         f = compile_expr(text, KEY, VARS)
     except ConfigError:
@@ -202,5 +193,4 @@ def test_arbitrary_text_is_either_refused_or_a_pure_number(text: str) -> None:
         except ValueError:  # division by zero and the like, at evaluation time
             value = 0.0
         assert isinstance(value, float)
-    assert time.perf_counter() - start < 0.05
     assert SENTINEL == []

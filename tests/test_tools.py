@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import subprocess
@@ -10,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, read_metrics, run_cli, series
+from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
 
 from lit_optim.tools.main import main
 from lit_optim.tools.plot import read_data, scheduler_steps
@@ -123,19 +124,22 @@ def test_plotted_lrs_equal_the_lrs_of_a_real_fit(monkeypatch, tmp_path, name, ex
 def test_plot_writes_png_and_data_from_schedulelr(tmp_path):
     proc = run_cli("plot", "-o", "lr.png", "--momentum", "--weight-decay", "--log", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "wrote lr.png (138 steps, 4 groups)" in proc.stdout
+    per_epoch, epochs = config_steps(CONFIGS / "digits_poly.yaml")
+    total = per_epoch * epochs
+    assert f"wrote lr.png ({total} steps, 4 groups)" in proc.stdout
     width, height = png_size(tmp_path / "lr.png")
     assert (width, height) == (1100, 792)
     data = read_data(tmp_path / "lr.csv")
-    # The embedded default: warmup 20 steps from 0.1x, then Poly(0.9) over the other 118.
+    # The embedded default: warmup 20 steps from 0.1x, then Poly(0.9) over the rest.
     head = data["lr/head"]
     assert head[0] == pytest.approx(0.2 * 0.1, rel=1e-12)
     assert head[20] == pytest.approx(0.2, rel=1e-12)
-    assert head[137] == pytest.approx(0.2 * (1 - 117 / 118) ** 0.9, rel=1e-12)
+    rest = total - 20
+    assert head[-1] == pytest.approx(0.2 * (1 - (rest - 1) / rest) ** 0.9, rel=1e-12)
     assert data["lr/default"] == pytest.approx([v / 10 for v in head], rel=1e-12)
     assert set(data["momentum/head"]) == {0.9}
     assert set(data["weight_decay/head/no_decay"]) == {0.0}
-    assert data["epoch"][22:24] == [0, 1]
+    assert data["epoch"][per_epoch - 1 : per_epoch + 1] == [0, 1]
 
 
 @pytest.mark.slow
@@ -158,7 +162,8 @@ def test_plot_falls_back_to_ascii_without_matplotlib(tmp_path):
     assert not (tmp_path / "lr.png").exists()
     assert "optimizer step (| = epoch)" in proc.stdout
     assert "head, head/no_decay  (0.02 -> " in proc.stdout
-    assert len(read_data(tmp_path / "lr.csv")["lr/head"]) == 46
+    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
+    assert len(read_data(tmp_path / "lr.csv")["lr/head"]) == 2 * per_epoch
 
 
 def test_plot_of_reduce_on_plateau_says_why_it_is_flat(monkeypatch, tmp_path, capsys):
@@ -168,7 +173,7 @@ def test_plot_of_reduce_on_plateau_says_why_it_is_flat(monkeypatch, tmp_path, ca
     assert "ReduceLROnPlateau lowers the lr when the monitored metric" in out.err
     data = json.loads((tmp_path / "d.json").read_text())
     assert set(data["lr"]["default"]) == {3e-3}
-    assert len(data["steps"]) == 12 * 23
+    assert len(data["steps"]) == math.prod(config_steps(CONFIGS / "digits_plateau.yaml"))
 
 
 def test_plot_of_unknown_run_length_is_a_config_error(monkeypatch, tmp_path, capsys):
