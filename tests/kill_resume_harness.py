@@ -7,14 +7,14 @@ Imported by the test (``tests/`` is on ``sys.path``) and by the killed subproces
   SIGKILL at the start of the first batch with ``global_step == N`` (after the step-N
   checkpoint, if any, is on disk). Without the variable it does nothing, so the reference
   and the resumed runs use the very same config.
-- :class:`RestoreLoaderState`: works around a Lightning bug that drops the loader state
-  when ``estimated_stepping_batches`` is read in ``configure_optimizers``.
 - :class:`ResumableDigits`: the demo digits data with a shuffle that is a function of
   ``(seed, epoch)`` and a train loader that Lightning can resume mid-epoch (it implements
   ``state_dict`` / ``load_state_dict``). The demo's own ``DataLoader(shuffle=True)``
   draws its order from the global torch RNG, which no checkpoint restores, and Lightning
   restarts a plain loader from its first batch on a mid-epoch resume; with it, the lrs of
-  a resumed run are identical but the weights are not (the batches differ).
+  a resumed run are identical but the weights are not (the batches differ). Its saved
+  position reaches it through lit_optim itself (Lightning #20550 is handled in
+  ``lit_optim.lightning.loop``); the harness adds no callback for it.
 """
 
 from __future__ import annotations
@@ -44,22 +44,6 @@ class KillAtStep(pl.Callback):
         """Die like a preempted job: no exception, no cleanup, no flush."""
         if self.step is not None and trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
-
-
-class RestoreLoaderState(pl.Callback):
-    """Load the train loader's checkpointed state that Lightning drops (Lightning #20550).
-
-    lit_optim reads ``trainer.estimated_stepping_batches`` in ``configure_optimizers``
-    (for the run length), which sets up the train data before the checkpoint is
-    restored; Lightning then never hands the saved loader state to the loader
-    (https://github.com/Lightning-AI/pytorch-lightning/issues/20550, fix proposed in
-    PR #21765). This does what that fix does, at the start of training, before the first
-    batch is drawn (a sized loader is not prefetched).
-    """
-
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Apply pending loader states of a resumed run."""
-        trainer.fit_loop._load_combined_loader_states()
 
 
 class EpochSampler(Sampler[int]):

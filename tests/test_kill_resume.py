@@ -158,7 +158,6 @@ def write_config(case: Case, root: Path, data: str) -> Path:
             },
         },
         {"class_path": "kill_resume_harness.KillAtStep"},
-        {"class_path": "kill_resume_harness.RestoreLoaderState"},
     ]
     cfg["data"]["class_path"] = data
     cfg["optim"].update(case.optim)

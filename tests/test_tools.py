@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
 
+from lit_optim import OptimConfig
+from lit_optim.core.plan import RunPlan, TrainLoop
 from lit_optim.tools.main import main
-from lit_optim.tools.plot import read_data, scheduler_steps
+from lit_optim.tools.plot import read_data
 
 COMPARE = CONFIGS / "compare"
 
@@ -52,8 +54,9 @@ def in_process(monkeypatch, tmp_path, *args: str) -> None:
 def test_scheduler_steps_follow_lightnings_loop(
     batches, accumulate, total, interval, frequency, expected
 ):
-    ks = scheduler_steps(batches, accumulate, total, interval=interval, frequency=frequency)
-    assert ks == expected
+    config = OptimConfig(interval=interval, frequency=frequency)
+    plan = RunPlan.of(config, TrainLoop(batches, accumulate, max_epochs=-1, max_steps=total))
+    assert plan.scheduler_steps() == expected
 
 
 @pytest.mark.parametrize(

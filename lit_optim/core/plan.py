@@ -1,152 +1,236 @@
-"""Resolve a run as ``fit`` will, without training: run length, optimizer and schedule.
+"""The run plan: how long a run is, in optimizer and scheduler steps, worked out once.
 
-Used by the CLI to validate a config before anything is written to disk, and by the
-``plot`` / ``groups`` tools, so the preview and the real run share one code path.
+A :class:`RunPlan` is computed from the ``optim:`` section and a :class:`TrainLoop` (what
+the trainer and the data say: batches per epoch, accumulation, epoch and step limits).
+``configure_optimizers`` builds the schedule on it; ``plot``, ``groups``, ``compare`` and
+``lr-find`` read the same plan, so nothing about the run's length is derived twice.
+Reading a Lightning trainer into a :class:`TrainLoop` is done in
+:mod:`lit_optim.lightning.loop`; this module needs no Lightning.
+
+Example:
+    >>> from lit_optim import OptimConfig, Warmup
+    >>> cfg = OptimConfig(schedule="Cosine", warmup=Warmup(epochs=1))
+    >>> plan = RunPlan.of(cfg, TrainLoop(batches_per_epoch=10, accumulate=2, max_epochs=3))
+    >>> plan.optimizer_steps, plan.optimizer_steps_per_epoch, plan.total, plan.warmup_steps
+    (15, 5, 15, 5)
+    >>> plan.scheduler_steps()[:7]
+    [0, 1, 2, 3, 4, 5, 6]
+
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.groups import ParamGroups
-from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler
+from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler, is_torch_scheduler
 from lit_optim.core.optimizers import build_optimizer
+from lit_optim.core.schedules import Horizon, _warmup_steps, build_schedule
 
-if TYPE_CHECKING:
-    import lightning.pytorch as pl
+
+@dataclass(frozen=True)
+class TrainLoop:
+    """What the trainer and the data say about the training loop, in Lightning's terms.
+
+    Attributes:
+        batches_per_epoch: Training batches per epoch on one process (after the
+            distributed sampler and ``limit_train_batches``); ``None`` when the data has
+            no length or is not known.
+        accumulate: ``accumulate_grad_batches``.
+        max_epochs: ``-1`` for no epoch limit (Lightning's meaning, ``None`` resolved).
+        max_steps: Optimizer steps at most; ``-1`` for no limit.
+
+    """
+
+    batches_per_epoch: int | None = None
+    accumulate: int = 1
+    max_epochs: int = -1
+    max_steps: int = -1
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The length of a run in optimizer and scheduler steps, warmup and phase boundaries.
+
+    Scheduler steps are in units of ``interval`` (optimizer steps, or epochs for
+    ``interval: epoch``) divided by ``frequency``, as Lightning steps the scheduler.
+
+    Attributes:
+        loop: What the trainer and the data said.
+        interval: ``step`` or ``epoch``.
+        frequency: ``optim.frequency``.
+        optimizer_steps: Optimizer steps in the run (Lightning's
+            ``estimated_stepping_batches``); ``None`` when unknown (endless).
+        optimizer_steps_per_epoch: ``ceil(batches_per_epoch / accumulate)``, or ``None``.
+        epochs: Epochs in the run, or ``None`` when unknown.
+        total: Scheduler steps the schedule is resolved on, or ``None`` when unknown.
+        steps_per_epoch: Scheduler steps per epoch (1 for ``interval: epoch``), or ``None``.
+        warmup_steps: Scheduler steps of warmup (0 = none; ``None`` when the run length it
+            depends on is unknown).
+        boundaries: Scheduler steps where the main schedule switches from one piece to
+            the next (a ``Sequence``), warmup included.
+
+    """
+
+    loop: TrainLoop
+    interval: str
+    frequency: int
+    optimizer_steps: int | None
+    optimizer_steps_per_epoch: int | None
+    epochs: int | None
+    total: int | None
+    steps_per_epoch: int | None
+    warmup_steps: int | None
+    boundaries: tuple[int, ...]
+
+    @classmethod
+    def of(cls, config: OptimConfig, loop: TrainLoop) -> RunPlan:
+        """Work the plan out from the ``optim:`` section and the training loop.
+
+        Raises:
+            ConfigError: The warmup is invalid, or the schedule spec cannot be built.
+
+        """
+        per_epoch = (
+            math.ceil(loop.batches_per_epoch / loop.accumulate)
+            if loop.batches_per_epoch is not None
+            else None
+        )
+        optimizer_steps = _optimizer_steps(loop, per_epoch)
+        if config.interval == "epoch":
+            epochs = loop.max_epochs if loop.max_epochs > 0 else None
+            if epochs is None and loop.max_steps > 0 and per_epoch:
+                epochs = math.ceil(loop.max_steps / per_epoch)
+            total = math.ceil(epochs / config.frequency) if epochs else None
+            sched_per_epoch: int | None = 1
+        else:
+            epochs = (
+                math.ceil(optimizer_steps / per_epoch) if optimizer_steps and per_epoch else None
+            )
+            total = math.ceil(optimizer_steps / config.frequency) if optimizer_steps else None
+            sched_per_epoch = max(1, per_epoch // config.frequency) if per_epoch else None
+        warmup = _warmup(config, total, sched_per_epoch)
+        return cls(
+            loop=loop,
+            interval=config.interval,
+            frequency=config.frequency,
+            optimizer_steps=optimizer_steps,
+            optimizer_steps_per_epoch=per_epoch,
+            epochs=epochs,
+            total=total,
+            steps_per_epoch=sched_per_epoch,
+            warmup_steps=warmup,
+            boundaries=_boundaries(config, warmup or 0),
+        )
+
+    @property
+    def horizon(self) -> Horizon | None:
+        """The :class:`Horizon` schedules are resolved on, or ``None`` when unknown."""
+        if self.total is None:
+            return None
+        return Horizon(self.total, self.steps_per_epoch or 1)
+
+    def scheduler_steps(self) -> list[int]:
+        """``k[t]``: how many times the scheduler has stepped before optimizer step ``t``.
+
+        Follows Lightning's loop: an optimizer step after every ``accumulate`` batches and
+        at the last batch of an epoch; an ``interval: step`` scheduler steps after an
+        optimizer step when the epoch's ``batch_idx + 1`` is a multiple of ``frequency``,
+        an ``interval: epoch`` one after every ``frequency``-th epoch.
+
+        Raises:
+            ValueError: The run length is unknown (endless run).
+
+        """
+        if self.optimizer_steps is None:
+            raise ValueError("the run length is unknown; there is no step sequence to list")
+        loop = self.loop
+        if self.optimizer_steps == 0:
+            return []
+        # Data without a length is one endless epoch that max_steps cuts.
+        batches = loop.batches_per_epoch or self.optimizer_steps * loop.accumulate
+        ks: list[int] = []
+        k = epoch = 0
+        while True:
+            for batch_idx in range(batches):
+                last = batch_idx + 1 == batches
+                if (batch_idx + 1) % loop.accumulate and not last:
+                    continue
+                ks.append(k)
+                if len(ks) == self.optimizer_steps:
+                    return ks
+                if self.interval == "step" and (batch_idx + 1) % self.frequency == 0:
+                    k += 1
+            epoch += 1
+            if self.interval == "epoch" and epoch % self.frequency == 0:
+                k += 1
+
+    def epoch_of_steps(self) -> list[int]:
+        """The epoch of every optimizer step ``0 .. optimizer_steps - 1``."""
+        per = self.optimizer_steps_per_epoch or self.optimizer_steps or 1
+        return [t // per for t in range(self.optimizer_steps or 0)]
 
 
 @dataclass
 class Preview:
-    """Everything ``fit`` would build for the optimizer, built ahead of time.
+    """Everything ``fit`` builds for the optimizer, built on a plan (nothing trained).
 
     Attributes:
         optimizer: Built on the real model parameters (no optimizer state yet).
         groups: The param-group assignment.
         scheduler: The scheduler, or ``None``.
-        total: Scheduler steps in the run (``None`` when unknown).
-        steps_per_epoch: Scheduler steps per epoch.
-        optimizer_steps_per_epoch: Optimizer steps per epoch (for epoch marks on plots).
+        plan: The run plan the scheduler was built on.
 
     """
 
     optimizer: torch.optim.Optimizer
     groups: ParamGroups
     scheduler: SchedulerLike | None
-    total: int | None
-    steps_per_epoch: int | None
-    optimizer_steps_per_epoch: int | None
+    plan: RunPlan
 
 
-def preview(
-    model: torch.nn.Module,
-    config: OptimConfig,
-    trainer: pl.Trainer | None = None,
-    datamodule: Any = None,
-) -> Preview:
-    """Build optimizer and scheduler as ``configure_optimizers`` will in ``fit``.
+def preview(model: torch.nn.Module, config: OptimConfig, plan: RunPlan) -> Preview:
+    """Build groups, optimizer and scheduler for ``model`` as ``configure_optimizers`` does.
 
     Raises:
-        ConfigError: Whatever ``fit`` would raise for this config.
+        ConfigError: Whatever ``fit`` would raise for this config on this run.
 
     """
-    opt_steps = estimate_optimizer_steps(trainer, datamodule) if trainer is not None else None
-    total, per_epoch, opt_per_epoch = interval_units(trainer, config, opt_steps)
-    optimizer, groups, scheduler = build_all(model, config, total, per_epoch)
-    return Preview(optimizer, groups, scheduler, total, per_epoch, opt_per_epoch)
-
-
-def build_all(
-    model: torch.nn.Module,
-    config: OptimConfig,
-    total: int | None,
-    steps_per_epoch: int | None,
-) -> tuple[torch.optim.Optimizer, ParamGroups, SchedulerLike | None]:
-    """Param groups, optimizer and scheduler for a run of ``total`` scheduler steps."""
     optimizer = build_optimizer(model, config)
     groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
-    scheduler = build_scheduler(optimizer, config, total, steps_per_epoch, groups.schedules)
-    return optimizer, groups, scheduler
-
-
-def estimate_optimizer_steps(
-    trainer: pl.Trainer, datamodule: Any
-) -> tuple[float, int | None] | None:
-    """``(trainer.estimated_stepping_batches, optimizer steps per epoch)`` before ``fit``.
-
-    Mirrors Lightning's formula: batches per epoch (after the distributed sampler and
-    ``limit_train_batches``), divided by gradient accumulation, times ``max_epochs``,
-    capped by ``max_steps``. Returns ``None`` when the data cannot be sized here.
-    """
-    batches = _train_batches(trainer, datamodule)
-    per_epoch = (
-        math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else None
+    scheduler = build_scheduler(
+        optimizer, config, plan.total, plan.steps_per_epoch, groups.schedules
     )
-    if trainer.max_epochs == -1:
-        total: float = float("inf") if trainer.max_steps == -1 else trainer.max_steps
-    elif per_epoch is None:
-        total = trainer.max_steps if trainer.max_steps != -1 else float("inf")
-    else:
-        total = per_epoch * max(trainer.max_epochs or 1, 1)
-        if trainer.max_steps != -1:
-            total = min(total, trainer.max_steps)
-    return total, per_epoch
+    # Whoever holds the optimizer (Lightning, compare, LRLogger) can read the plan it ran on.
+    optimizer.lit_optim_plan = plan  # type: ignore[attr-defined]
+    return Preview(optimizer, groups, scheduler, plan)
 
 
-def _train_batches(trainer: pl.Trainer, datamodule: Any) -> float:
-    if datamodule is None:
-        return float("inf")
-    if isinstance(datamodule, DataLoader):
-        loader = datamodule
-    else:
-        datamodule.prepare_data()
-        datamodule.setup("fit")
-        loader = datamodule.train_dataloader()
-    try:
-        batches = len(loader)
-    except TypeError:
-        return float("inf")
-    world = trainer.world_size
-    if world > 1 and loader.batch_size and hasattr(loader.dataset, "__len__"):
-        sampler = DistributedSampler(loader.dataset, num_replicas=world, rank=0, shuffle=False)
-        samples = len(sampler)
-        batches = (
-            samples // loader.batch_size
-            if loader.drop_last
-            else math.ceil(samples / loader.batch_size)
-        )
-    limit = trainer.limit_train_batches
-    if isinstance(limit, int) and not isinstance(limit, bool):
-        batches = min(batches, limit)
-    elif limit is not None:
-        batches = int(batches * float(limit))
-    return batches
+def _optimizer_steps(loop: TrainLoop, per_epoch: int | None) -> int | None:
+    """Lightning's ``estimated_stepping_batches``, with ``None`` for an endless run."""
+    if loop.max_epochs == -1 or per_epoch is None:
+        return loop.max_steps if loop.max_steps > 0 else None
+    steps = per_epoch * max(loop.max_epochs, 1)
+    return min(steps, loop.max_steps) if loop.max_steps != -1 else steps
 
 
-def interval_units(
-    trainer: pl.Trainer | None, config: OptimConfig, estimate: tuple[float, int | None] | None
-) -> tuple[int | None, int | None, int | None]:
-    """Convert ``(optimizer steps, per epoch)`` into scheduler steps for ``config.interval``.
+def _warmup(config: OptimConfig, total: int | None, per_epoch: int | None) -> int | None:
+    warmup = config.warmup
+    if warmup is None:
+        return 0
+    if warmup.steps is None and (total is None if warmup.fraction is not None else not per_epoch):
+        return None  # depends on a length that is unknown; build_scheduler says so
+    horizon = Horizon(total or 2**62, per_epoch or 1)
+    return _warmup_steps(warmup, horizon, "optim.warmup")
 
-    Returns:
-        ``(total scheduler steps or None, scheduler steps per epoch, optimizer steps per epoch)``.
 
-    """
-    if trainer is None or estimate is None:
-        return None, None, None
-    stepping, per_epoch = estimate
-    if config.interval == "epoch":
-        epochs = trainer.max_epochs if (trainer.max_epochs or -1) > 0 else None
-        if epochs is None and trainer.max_steps > 0 and per_epoch:
-            epochs = math.ceil(trainer.max_steps / per_epoch)
-        return (math.ceil(epochs / config.frequency) if epochs else None), 1, per_epoch
-    sched_per_epoch = max(1, per_epoch // config.frequency) if per_epoch else None
-    if not math.isfinite(stepping) or stepping <= 0:
-        return None, sched_per_epoch, per_epoch
-    return math.ceil(stepping / config.frequency), sched_per_epoch, per_epoch
+def _boundaries(config: OptimConfig, warmup: int) -> tuple[int, ...]:
+    if config.schedule is None or is_torch_scheduler(config.schedule):
+        return ()
+    schedule = build_schedule(config.schedule, "optim.schedule")
+    # A schedule joined from pieces (Sequence) lists where each piece starts after the first.
+    return tuple(warmup + int(b) for b in getattr(schedule, "boundaries", ()))

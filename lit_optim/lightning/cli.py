@@ -9,6 +9,7 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 
 from __future__ import annotations
 
+import dataclasses
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,10 +23,11 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.lr_adapter import is_torch_scheduler
-from lit_optim.core.plan import build_all, preview
+from lit_optim.core.plan import RunPlan, preview
 from lit_optim.core.schedules import build_schedule
 from lit_optim.lightning import types as _types  # noqa: F401  (registers Spec with jsonargparse)
 from lit_optim.lightning.callbacks import PlateauResumeFix
+from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.lightning.modes import add_modes_callback
 
@@ -187,10 +189,10 @@ def preflight(
     When the training data is not known before ``fit`` (no datamodule), the run-length
     checks wait for ``configure_optimizers``; everything else is checked here.
     """
+    loop = loop_before_fit(trainer, datamodule)
     if datamodule is None and trainer.max_steps == -1:
-        build_all(model, config, _PLACEHOLDER_STEPS, None)
-    else:
-        preview(model, config, trainer, datamodule)
+        loop = dataclasses.replace(loop, max_steps=_PLACEHOLDER_STEPS)
+    preview(model, config, RunPlan.of(config, loop))
 
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.

@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,8 @@ import torch.serialization
 
 from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Spec, Unfreeze, Warmup
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.plan import build_all, interval_units
+from lit_optim.core.plan import RunPlan, TrainLoop, preview
+from lit_optim.lightning.loop import run_plan
 from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
 
@@ -62,19 +62,20 @@ def find_config(module: Any) -> OptimConfig | None:
 def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dict[str, Any]:
     """Lightning's optimizer dict for ``module`` under ``config``.
 
-    The run length comes from the trainer: ``estimated_stepping_batches`` for
-    ``interval: step`` (accumulation, devices, ``max_steps`` and
-    ``limit_train_batches`` included), ``max_epochs`` for ``interval: epoch``.
-    The group table is printed once (rank zero) unless ``config.summary`` is off. An
-    optimizer with train / eval modes (schedule-free) gets :class:`OptimizerModes`.
+    The run plan comes from the trainer (:func:`lit_optim.lightning.loop.run_plan`):
+    Lightning's own batch count, accumulation, devices, ``max_steps`` and
+    ``limit_train_batches``. The group table is printed once (rank zero) unless
+    ``config.summary`` is off. An optimizer with train / eval modes (schedule-free) gets
+    :class:`OptimizerModes`.
     """
-    total, per_epoch = run_length(module.trainer, config) if module._trainer else (None, None)
-    optimizer, groups, scheduler = build_all(module, config, total, per_epoch)
+    plan = run_plan(module.trainer, config) if module._trainer else RunPlan.of(config, TrainLoop())
+    built = preview(module, config, plan)
+    optimizer, scheduler = built.optimizer, built.scheduler
     if module._trainer is not None and has_modes(optimizer):
         add_modes_callback(module.trainer)
     if config.summary and module._trainer is not None and module.trainer.is_global_zero:
         # Plain text (no ANSI codes) so it reads the same in a terminal and in log files.
-        print(render(group_table(groups, optimizer, compact=True)), flush=True)
+        print(render(group_table(built.groups, optimizer, compact=True)), flush=True)
     if scheduler is None:
         return {"optimizer": optimizer}
     lr_scheduler: dict[str, Any] = {
@@ -86,27 +87,6 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
     if config.monitor:
         lr_scheduler["monitor"] = config.monitor
     return {"optimizer": optimizer, "lr_scheduler": lr_scheduler}
-
-
-def run_length(trainer: pl.Trainer, config: OptimConfig) -> tuple[int | None, int | None]:
-    """Scheduler steps in the run and per epoch, in units of ``config.interval``.
-
-    Returns ``(None, ...)`` when the length cannot be known (endless training or
-    data without a length); schedules that need it then raise a ``ConfigError``.
-    """
-    if config.interval == "epoch" and (trainer.max_epochs or -1) > 0:
-        # Known without touching the data: reading estimated_stepping_batches sets the
-        # train loader up early, which makes Lightning drop a stateful loader's saved
-        # position on resume (Lightning #20550).
-        total, sched_per_epoch, _ = interval_units(trainer, config, (float("nan"), None))
-        return total, sched_per_epoch
-    stepping = trainer.estimated_stepping_batches  # also sets up the train data
-    batches = trainer.num_training_batches
-    per_epoch = (
-        math.ceil(batches / trainer.accumulate_grad_batches) if math.isfinite(batches) else None
-    )
-    total, sched_per_epoch, _ = interval_units(trainer, config, (stepping, per_epoch))
-    return total, sched_per_epoch
 
 
 # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps its

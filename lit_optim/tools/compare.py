@@ -25,7 +25,9 @@ from lightning.pytorch.callbacks import Callback
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.lightning.cli import attach_config, preflight
+from lit_optim.core.plan import RunPlan, preview
+from lit_optim.lightning.cli import attach_config
+from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.tools.plot import COLORS
 
 __all__ = ["RunResult", "compare_command", "load_optim_file", "markdown_table"]
@@ -110,6 +112,11 @@ def compare_command(
     higher = mode == "max" or (mode == "auto" and "loss" not in metric)
 
     base = resolve_run(cli_args, build=False)
+    # Every section is built on the base run's plan (its data set up once) before any
+    # training starts, so a bad third section fails before the first run trains.
+    loop = loop_before_fit(base.trainer, base.datamodule)
+    for config in configs:
+        preview(base.model, config, RunPlan.of(config, loop))
     seed = base.cli.config.get("seed_everything")
     if isinstance(seed, bool) or not isinstance(seed, int):
         seed = 0  # every run must start from the same initialisation
@@ -288,7 +295,6 @@ def _train(args: list[str], name: str, config: OptimConfig, metric: str) -> RunR
     run = resolve_run(args, build=False)
     model, trainer, datamodule = run.model, run.trainer, run.datamodule
     attach_config(model, config)
-    preflight(model, config, trainer, datamodule)  # a bad section fails before training
     recorder = _Recorder(metric)
     trainer.callbacks.append(recorder)
     with quiet_lightning():
@@ -296,6 +302,7 @@ def _train(args: list[str], name: str, config: OptimConfig, metric: str) -> RunR
         trainer.fit(model, datamodule=datamodule)
         wall = time.perf_counter() - start
     optimizer = trainer.optimizers[0]
+    plan: RunPlan = optimizer.lit_optim_plan  # what configure_optimizers built the run on
     steps = trainer.global_step
     losses = [sum(v) / len(v) for _, v in sorted(recorder.losses.items())]
     return RunResult(
@@ -304,9 +311,7 @@ def _train(args: list[str], name: str, config: OptimConfig, metric: str) -> RunR
         loss=losses,
         lr=recorder.lr,
         metric=recorder.values,
-        steps_per_epoch=math.ceil(trainer.num_training_batches / trainer.accumulate_grad_batches)
-        if math.isfinite(trainer.num_training_batches)
-        else None,
+        steps_per_epoch=plan.optimizer_steps_per_epoch,
         wall_time=wall,
         steps=steps,
     )

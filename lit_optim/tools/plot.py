@@ -6,9 +6,9 @@ the values are read from the scheduler ``fit`` would use -- nothing is re-implem
 * a lit_optim schedule: ``ScheduleLR.lr_at(k)``, the very function ``step()`` applies;
 * a torch scheduler given by ``class_path``: a copy of the built scheduler is stepped
   (``ReduceLROnPlateau`` depends on metrics only training produces: shown flat, with a note);
-* which scheduler step ``k`` is in force at optimizer step ``t`` follows Lightning's loop
-  (:func:`scheduler_steps`): per optimizer step or per epoch, ``frequency``, gradient
-  accumulation, ``max_steps``.
+* which scheduler step ``k`` is in force at optimizer step ``t``, the epochs, the warmup
+  and the boundaries come from the run's :class:`~lit_optim.core.plan.RunPlan`, the plan
+  ``configure_optimizers`` builds the schedule on.
 
 The x-axis is always optimizer steps (the step of ``LRLogger``'s ``lr-*`` columns), with
 epoch marks; the values drawn are also written to a CSV / JSON file.
@@ -35,8 +35,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_adapter import ScheduleLR
 from lit_optim.core.optimizers import changed_init_args
-from lit_optim.core.schedules import Horizon, Schedule, build_schedule
-from lit_optim.core.schedules import Sequence as SequenceSchedule
+from lit_optim.core.schedules import Schedule, build_schedule
 
 __all__ = [
     "LRCurves",
@@ -46,7 +45,6 @@ __all__ = [
     "matplotlib_available",
     "plot_command",
     "read_data",
-    "scheduler_steps",
     "write_data",
 ]
 
@@ -157,6 +155,10 @@ def matplotlib_available() -> bool:
 def lr_curves(run: Any) -> LRCurves:
     """Evaluate the lr (momentum, weight decay) of every group at every optimizer step.
 
+    Everything comes from the run's plan (``run.preview.plan``: length, which scheduler
+    step is in force at each optimizer step, epochs, warmup, boundaries) and from the
+    scheduler ``fit`` uses; nothing is worked out again here.
+
     Args:
         run: A :class:`lit_optim.tools.resolve.ResolvedRun`.
 
@@ -167,42 +169,27 @@ def lr_curves(run: Any) -> LRCurves:
         ConfigError: The run length cannot be known before ``fit``.
 
     """
-    from lit_optim.core.plan import _train_batches, estimate_optimizer_steps
-
-    trainer, config, pv = run.trainer, run.config, run.preview
-    estimate = estimate_optimizer_steps(trainer, run.datamodule)
-    total = estimate[0] if estimate is not None else math.inf
-    if not math.isfinite(total) or total <= 0:
+    config, pv = run.config, run.preview
+    plan = pv.plan
+    if not plan.optimizer_steps:
         raise ConfigError(
             "trainer.max_steps",
             "the run length is unknown before fit (no sized training data, or max_epochs: -1); "
             "set trainer.max_steps, or trainer.max_epochs with a data module of known length",
         )
-    total = int(total)
-    batches = _train_batches(trainer, run.datamodule)
-    if not math.isfinite(batches):  # only max_steps is known: one endless epoch
-        batches = total * trainer.accumulate_grad_batches
-    ks = scheduler_steps(
-        int(batches),
-        trainer.accumulate_grad_batches,
-        total,
-        interval=config.interval,
-        frequency=config.frequency,
-    )
+    ks = plan.scheduler_steps()
     optimizer, scheduler = pv.optimizer, pv.scheduler
     names = [str(g.get("name") or f"pg{i + 1}") for i, g in enumerate(optimizer.param_groups)]
     if isinstance(scheduler, ScheduleLR):
         names = scheduler.group_names  # with the groups that join later
     table, note = _values_per_scheduler_step(optimizer, scheduler, ks[-1] + 1 if ks else 1)
-
-    per_epoch = pv.optimizer_steps_per_epoch
-    epochs = _epochs_of_steps(int(batches), trainer.accumulate_grad_batches, total)
+    epochs = plan.epoch_of_steps()
     curves = LRCurves(
-        steps=list(range(total)),
+        steps=list(range(plan.optimizer_steps)),
         epochs=epochs,
         lr={},
-        steps_per_epoch=per_epoch,
-        title=_title(optimizer, config, scheduler, total, epochs[-1] + 1 if epochs else 0),
+        steps_per_epoch=plan.optimizer_steps_per_epoch,
+        title=_title(optimizer, config, scheduler, plan.optimizer_steps, epochs[-1] + 1),
         note=note,
     )
     for what, target in (
@@ -219,59 +206,13 @@ def lr_curves(run: Any) -> LRCurves:
             if what == "lr" and len(joined) < len(column) and joined:
                 curves.joins[name] = next(t for t, v in enumerate(column) if v is not None)
     if isinstance(scheduler, ScheduleLR):
-        _mark_warmup_and_boundaries(curves, config, pv, ks)
+        # Scheduler steps -> the first optimizer step at which each is in force.
+        first = {}
+        for t, k in enumerate(ks):
+            first.setdefault(k, t)
+        curves.warmup_end = first.get(plan.warmup_steps or 0, 0)
+        curves.boundaries = [first[b] for b in plan.boundaries if b in first]
     return curves
-
-
-def scheduler_steps(
-    batches_per_epoch: int,
-    accumulate: int,
-    total_optimizer_steps: int,
-    *,
-    interval: str = "step",
-    frequency: int = 1,
-) -> list[int]:
-    """How many times the scheduler has stepped before each optimizer step, as in Lightning.
-
-    Lightning steps an optimizer after every ``accumulate`` batches and at the last batch
-    of an epoch; it steps an ``interval: step`` scheduler after an optimizer step when the
-    epoch's batch count ``batch_idx + 1`` is a multiple of ``frequency``, and an
-    ``interval: epoch`` one after every ``frequency``-th epoch.
-
-    Args:
-        batches_per_epoch: Training batches per epoch (before accumulation).
-        accumulate: ``trainer.accumulate_grad_batches``.
-        total_optimizer_steps: Optimizer steps in the run.
-        interval: ``step`` or ``epoch``.
-        frequency: ``optim.frequency``.
-
-    Returns:
-        ``k[t]``: the scheduler step in force at optimizer step ``t``.
-
-    Example:
-        >>> scheduler_steps(4, 1, 8, interval="epoch")
-        [0, 0, 0, 0, 1, 1, 1, 1]
-        >>> scheduler_steps(5, 2, 6)  # 3 optimizer steps per epoch
-        [0, 1, 2, 3, 4, 5]
-
-    """
-    ks: list[int] = []
-    k = 0
-    epoch = 0
-    while len(ks) < total_optimizer_steps:
-        for batch_idx in range(batches_per_epoch):
-            last = batch_idx + 1 == batches_per_epoch
-            if (batch_idx + 1) % accumulate and not last:
-                continue
-            ks.append(k)
-            if len(ks) == total_optimizer_steps:
-                return ks
-            if interval == "step" and (batch_idx + 1) % frequency == 0:
-                k += 1
-        epoch += 1
-        if interval == "epoch" and epoch % frequency == 0:
-            k += 1
-    return ks
 
 
 def write_data(curves: LRCurves, path: Path) -> None:
@@ -458,29 +399,6 @@ def _group_values(group: Mapping[str, Any]) -> dict[str, float | None]:
 
 def _float(value: Any) -> float:
     return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
-
-
-def _epochs_of_steps(batches: int, accumulate: int, total: int) -> list[int]:
-    per_epoch = -(-batches // accumulate)
-    return [t // per_epoch for t in range(total)]
-
-
-def _mark_warmup_and_boundaries(curves: LRCurves, config: Any, pv: Any, ks: list[int]) -> None:
-    from lit_optim.core.schedules import _warmup_steps
-
-    def first_step_at(k: int) -> int | None:
-        return next((t for t, kt in enumerate(ks) if kt >= k), None)
-
-    horizon_total = pv.total or (ks[-1] + 1 if ks else 1)
-    horizon = Horizon(max(int(horizon_total), 1), max(int(pv.steps_per_epoch or 1), 1))
-    warm = 0
-    if config.warmup is not None:
-        warm = _warmup_steps(config.warmup, horizon, "optim.warmup")
-        curves.warmup_end = first_step_at(warm) or 0
-    main = build_schedule(config.schedule, "optim.schedule")  # ScheduleLR: never a torch one
-    if isinstance(main, SequenceSchedule):
-        marks = (first_step_at(warm + b) for b in main.boundaries)
-        curves.boundaries = [t for t in marks if t is not None]
 
 
 def _title(

@@ -19,8 +19,9 @@ import lightning.pytorch as pl
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.plan import Preview, preview
+from lit_optim.core.plan import Preview, RunPlan, preview
 from lit_optim.lightning.cli import LitOptimCLI, with_default_config
+from lit_optim.lightning.loop import loop_before_fit
 
 __all__ = ["ResolvedRun", "note", "quiet_lightning", "resolve_run"]
 
@@ -36,7 +37,8 @@ class ResolvedRun:
         trainer: The instantiated trainer (no fit started).
         config: The effective ``optim:`` section (the CLI's, else the model's own;
             ``None`` only when not built and there is none).
-        preview: Optimizer, groups and scheduler built as ``configure_optimizers`` will.
+        preview: Optimizer, groups and scheduler built as ``configure_optimizers`` will,
+            with the run plan they were built on (``preview.plan``).
 
     """
 
@@ -81,7 +83,10 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
             f"no optim: section in the config and {type(model).__name__} has no optim config "
             "of its own; add a top-level optim: section (see configs/digits_poly.yaml)",
         )
-    run = preview(model, config, trainer, datamodule) if build else None
+    # The data module is set up here, once; everything the tool shows reads this plan.
+    run = None
+    if build:
+        run = preview(model, config, RunPlan.of(config, loop_before_fit(trainer, datamodule)))
     return ResolvedRun(cli, model, datamodule, trainer, config, run)  # type: ignore[arg-type]
 
 
