@@ -217,6 +217,37 @@ def lit_optim_groups() -> TinyNet:
     )
 
 
+def lit_optim_composite() -> TinyNet:
+    # Muon on the blocks' matrices, AdamW elsewhere: one optimizer object, several classes.
+    muon = {"class_path": "torch.optim.Muon", "init_args": {"lr": 0.02, "weight_decay": 0.01}}
+    rule = {"name": "matrices", "params": ["blocks.*"], "ndim": 2, "optimizer": muon}
+    return TinyNet(
+        optim=OptimConfig(
+            optimizer={"class_path": "AdamW", "init_args": {"lr": 1e-3, "weight_decay": 0.05}},
+            groups=[rule],
+            schedule="Cosine",
+            summary=False,
+        )
+    )
+
+
+def lit_optim_hyper_schedules() -> TinyNet:
+    # Momentum (betas[0]) and weight decay follow their own schedules.
+    momentum = {"class_path": "Linear", "init_args": {"min_factor": 0.85 / 0.95}}
+    return TinyNet(
+        optim=OptimConfig(
+            optimizer={
+                "class_path": "AdamW",
+                "init_args": {"lr": 1e-3, "betas": [0.95, 0.999], "weight_decay": 0.04},
+            },
+            schedule="Cosine",
+            momentum_schedule=momentum,
+            weight_decay_schedule={"class_path": "Cosine", "init_args": {"min_factor": 10.0}},
+            summary=False,
+        )
+    )
+
+
 @dataclass
 class Scenario:
     name: str
@@ -252,6 +283,14 @@ SCENARIOS = [
     Scenario(
         "lit-optim-named-groups",
         lit_optim_groups,
+        {"logging_interval": "step", "log_momentum": True, "log_weight_decay": True},
+    ),
+    # Not log_momentum: LearningRateMonitor reads betas[0] of every group when the optimizer's
+    # defaults have betas, a KeyError on Muon's groups (LRLogger reads each group's own).
+    Scenario("lit-optim-composite-muon-adamw", lit_optim_composite, {"log_weight_decay": True}),
+    Scenario(
+        "lit-optim-momentum-and-weight-decay-schedules",
+        lit_optim_hyper_schedules,
         {"logging_interval": "step", "log_momentum": True, "log_weight_decay": True},
     ),
     Scenario(
@@ -612,3 +651,13 @@ def test_logs_once_per_step_with_lbfgs(tmp_path):
     history = lr_logger.history["lr-LBFGS/default"]
     assert [s for s, _ in history] == list(range(8))
     assert [lr for _, lr in history] == pytest.approx([0.5 * 0.9**s for s in range(8)], rel=1e-12)
+
+
+def test_momentum_of_a_composite_is_read_per_group(tmp_path):
+    # Muon's groups have "momentum", AdamW's "betas": each group's own is logged.
+    scenario = Scenario("composite", lit_optim_composite)
+    _, rec = fit(tmp_path, scenario, LRLogger(momentum=True))
+    last = {k: v for (k, _), v in sorted(received(rec, unique=True).items(), key=lambda i: i[0][1])}
+    momentum = {k.split("/", 1)[1]: v for k, v in last.items() if k.endswith("-momentum")}
+    assert momentum == {"matrices-momentum": 0.95, "default-momentum": 0.9, **momentum}
+    assert set(momentum.values()) == {0.95, 0.9}
