@@ -152,6 +152,28 @@ class Unfreeze:
 
 
 @dataclass
+class LRScaling:
+    """Scale every lr by the effective batch size (see :mod:`lit_optim.core.lr_scaling`).
+
+    Args:
+        rule: ``linear`` (``effective / reference``) or ``sqrt`` (its square root).
+        reference_batch: The effective batch size the configured lrs are meant for.
+        batch_size: Per-process batch size, when the data module does not tell it.
+
+    """
+
+    rule: Literal["linear", "sqrt"] = "linear"
+    reference_batch: int = 256
+    batch_size: int | None = None
+
+    def validate(self, key: str = "optim.lr_scaling") -> None:
+        """Raise :class:`ConfigError` on an unknown rule or a batch size below 1."""
+        _check_choice(f"{key}.rule", self.rule, ("linear", "sqrt"))
+        _check_number(f"{key}.reference_batch", self.reference_batch, minimum=1, integer=True)
+        _check_number(f"{key}.batch_size", self.batch_size, minimum=1, integer=True)
+
+
+@dataclass
 class GroupRule:
     """One rule of ``optim.groups``: which parameters, and what they get.
 
@@ -259,6 +281,8 @@ class OptimConfig:
         weight_decay_schedule: A schedule of each group's weight decay, as a factor of
             the group's own value (factors above 1 raise it, e.g. DINO's 0.04 -> 0.4).
         weight_decay_warmup: A ramp composed in front of ``weight_decay_schedule``.
+        lr_scaling: Scale every lr by the effective batch size (``rule``,
+            ``reference_batch``).
         interval: ``step`` (per optimizer step) or ``epoch``.
         frequency: Step the schedule every ``frequency`` intervals.
         monitor: Metric for ``ReduceLROnPlateau``.
@@ -278,6 +302,7 @@ class OptimConfig:
     momentum_warmup: Warmup | None = None
     weight_decay_schedule: ScheduleSpec = None
     weight_decay_warmup: Warmup | None = None
+    lr_scaling: LRScaling | None = None
     interval: Literal["step", "epoch"] = "step"
     frequency: int = 1
     monitor: str | None = None
@@ -295,6 +320,8 @@ class OptimConfig:
                 rule.unfreeze_at = _coerce(Unfreeze, rule.unfreeze_at, key)
         if self.layer_decay is not None:
             self.layer_decay = _coerce(LayerDecay, self.layer_decay, "optim.layer_decay")
+        if self.lr_scaling is not None:
+            self.lr_scaling = _coerce(LRScaling, self.lr_scaling, "optim.lr_scaling")
         for name in ("warmup", "momentum_warmup", "weight_decay_warmup"):
             if getattr(self, name) is not None:
                 setattr(self, name, _coerce(Warmup, getattr(self, name), f"optim.{name}"))
@@ -333,6 +360,8 @@ class OptimConfig:
             warmup = getattr(self, name)
             if warmup is not None:
                 warmup.validate(f"optim.{name}")
+        if self.lr_scaling is not None:
+            self.lr_scaling.validate()
         _check_choice("optim.interval", self.interval, ("step", "epoch"))
         _check_number("optim.frequency", self.frequency, minimum=1, integer=True)
         if self.multi_tensor not in (True, False, "auto"):

@@ -28,6 +28,7 @@ import torch
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.groups import ParamGroups
 from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler, is_torch_scheduler
+from lit_optim.core.lr_scaling import BatchScale, apply_batch_scale
 from lit_optim.core.optimizers import build_optimizer
 from lit_optim.core.schedules import Horizon, _warmup_steps, build_schedule
 
@@ -193,8 +194,15 @@ class Preview:
     plan: RunPlan
 
 
-def preview(model: torch.nn.Module, config: OptimConfig, plan: RunPlan) -> Preview:
+def preview(
+    model: torch.nn.Module,
+    config: OptimConfig,
+    plan: RunPlan,
+    lr_scale: BatchScale | None = None,
+) -> Preview:
     """Build groups, optimizer and scheduler for ``model`` as ``configure_optimizers`` does.
+
+    ``lr_scale`` (``optim.lr_scaling`` resolved on the trainer) multiplies every lr first.
 
     Raises:
         ConfigError: Whatever ``fit`` would raise for this config on this run.
@@ -202,6 +210,8 @@ def preview(model: torch.nn.Module, config: OptimConfig, plan: RunPlan) -> Previ
     """
     optimizer = build_optimizer(model, config)
     groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
+    if lr_scale is not None:
+        apply_batch_scale(optimizer, lr_scale)
     scheduler = build_scheduler(
         optimizer, config, plan.total, plan.steps_per_epoch, groups.schedules
     )

@@ -23,6 +23,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.lr_adapter import is_torch_scheduler
+from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, preview
 from lit_optim.core.schedules import build_schedule
 from lit_optim.lightning import types as _types  # noqa: F401  (registers Spec with jsonargparse)
@@ -192,7 +193,11 @@ def preflight(
     loop = loop_before_fit(trainer, datamodule)
     if datamodule is None and trainer.max_steps == -1:
         loop = dataclasses.replace(loop, max_steps=_PLACEHOLDER_STEPS)
-    preview(model, config, RunPlan.of(config, loop))
+    # Only when the data is known here; otherwise configure_optimizers finds the batch size.
+    scale = None
+    if config.lr_scaling is not None and datamodule is not None:
+        scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
+    preview(model, config, RunPlan.of(config, loop), scale)
 
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.

@@ -19,8 +19,17 @@ from typing import Any
 import lightning.pytorch as pl
 import torch.serialization
 
-from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Spec, Unfreeze, Warmup
+from lit_optim.core.config import (
+    GroupRule,
+    LayerDecay,
+    LRScaling,
+    OptimConfig,
+    Spec,
+    Unfreeze,
+    Warmup,
+)
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, TrainLoop, preview
 from lit_optim.lightning.loop import run_plan
 from lit_optim.lightning.modes import add_modes_callback, has_modes
@@ -69,13 +78,24 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
     :class:`OptimizerModes`.
     """
     plan = run_plan(module.trainer, config) if module._trainer else RunPlan.of(config, TrainLoop())
-    built = preview(module, config, plan)
+    scale = None
+    if config.lr_scaling is not None:
+        if module._trainer is None:
+            raise ConfigError(
+                "optim.lr_scaling",
+                "needs the trainer (batch size, accumulation, devices); build inside fit, "
+                "or scale the lrs yourself when calling configure_optimizers directly",
+            )
+        scale = find_batch_scale(config.lr_scaling, module.trainer, module.trainer.datamodule)
+    built = preview(module, config, plan, scale)
     optimizer, scheduler = built.optimizer, built.scheduler
     if module._trainer is not None and has_modes(optimizer):
         add_modes_callback(module.trainer)
     if config.summary and module._trainer is not None and module.trainer.is_global_zero:
         # Plain text (no ANSI codes) so it reads the same in a terminal and in log files.
         print(render(group_table(built.groups, optimizer, compact=True)), flush=True)
+        if scale is not None:
+            print(scale.describe(), flush=True)
     if scheduler is None:
         return {"optimizer": optimizer}
     lr_scheduler: dict[str, Any] = {
@@ -91,4 +111,6 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
 
 # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps its
 # OptimConfig in hparams, so these plain dataclasses must be loadable there.
-torch.serialization.add_safe_globals([OptimConfig, GroupRule, LayerDecay, Warmup, Spec, Unfreeze])
+torch.serialization.add_safe_globals(
+    [OptimConfig, GroupRule, LayerDecay, Warmup, Spec, Unfreeze, LRScaling]
+)

@@ -73,11 +73,14 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
     if params:
         tables.append(param_table(run.preview.groups))
     console = Console()
+    scale = getattr(run.preview.optimizer, "lit_optim_lr_scale", None)
     for table in tables:
         if console.is_terminal:
             console.print(table)
         else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
             print(render(table))
+    if scale is not None:
+        print(scale.describe())
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:

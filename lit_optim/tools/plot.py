@@ -426,6 +426,9 @@ def _title(
         init = dict(spec.get("init_args") or {}) if isinstance(spec, Mapping) else {}
         sched = f"{type(scheduler).__name__}({_kwargs(init)})"
     every = "" if config.frequency == 1 else f" every {config.frequency}"
+    scale = getattr(optimizer, "lit_optim_lr_scale", None)
+    if scale is not None:
+        sched += f"\n{scale.describe()}"
     return (
         f"{opt}\n{sched}, stepped per {config.interval}{every}  ·  "
         f"{steps} optimizer steps, {epochs} epochs"

@@ -19,6 +19,7 @@ import lightning.pytorch as pl
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import Preview, RunPlan, preview
 from lit_optim.lightning.cli import LitOptimCLI, with_default_config
 from lit_optim.lightning.loop import loop_before_fit
@@ -86,7 +87,11 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
     # The data module is set up here, once; everything the tool shows reads this plan.
     run = None
     if build:
-        run = preview(model, config, RunPlan.of(config, loop_before_fit(trainer, datamodule)))
+        loop = loop_before_fit(trainer, datamodule)
+        scale = None
+        if config.lr_scaling is not None:
+            scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
+        run = preview(model, config, RunPlan.of(config, loop), scale)
     return ResolvedRun(cli, model, datamodule, trainer, config, run)  # type: ignore[arg-type]
 
 
