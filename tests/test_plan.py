@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -86,6 +87,9 @@ def test_warmup_and_boundaries_are_in_scheduler_steps() -> None:
     assert (plan.optimizer_steps, plan.total, plan.steps_per_epoch) == (60, 30, 10)
     assert plan.warmup_steps == 5  # half an epoch of 10 scheduler steps
     assert plan.boundaries == (11,)  # the Sequence's 6 counts from the end of the warmup
+    overlapping = dataclasses.replace(config, warmup=Warmup(epochs=0.5, overlap=True))
+    plan = RunPlan.of(overlapping, TrainLoop(batches_per_epoch=20, accumulate=1, max_epochs=3))
+    assert (plan.warmup_steps, plan.boundaries) == (5, (6,))  # timm's warmup_prefix=False
 
 
 def test_endless_run_has_no_length_and_no_step_list() -> None:

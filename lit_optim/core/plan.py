@@ -242,5 +242,7 @@ def _boundaries(config: OptimConfig, warmup: int) -> tuple[int, ...]:
     if config.schedule is None or is_torch_scheduler(config.schedule):
         return ()
     schedule = build_schedule(config.schedule, "optim.schedule")
-    # A schedule joined from pieces (Sequence) lists where each piece starts after the first.
-    return tuple(warmup + int(b) for b in getattr(schedule, "boundaries", ()))
+    # A schedule joined from pieces (Sequence) lists where each piece starts after the first;
+    # they count from the warmup's end, or from 0 when the warmup overlaps the schedule.
+    start = 0 if config.warmup is not None and config.warmup.overlap else warmup
+    return tuple(start + int(b) for b in getattr(schedule, "boundaries", ()))
