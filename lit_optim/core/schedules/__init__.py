@@ -58,7 +58,7 @@ from lit_optim.core.schedules._closed_form import (
     WarmupStableDecay,
 )
 from lit_optim.core.schedules._join import Sequence, resolve_factor
-from lit_optim.core.schedules._join import _warmup_steps as _warmup_steps  # for tools.plot
+from lit_optim.core.schedules._join import _warmup_steps as _warmup_steps  # for core.plan
 from lit_optim.core.schedules._lambda import LAMBDA_VARIABLES, Lambda
 
 __all__ = [
