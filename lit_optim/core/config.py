@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from typing import Any, Literal
 
 from lit_optim.core.errors import ConfigError, closest
@@ -289,6 +289,10 @@ class OptimConfig:
         summary: Print the group table when ``fit`` starts.
         multi_tensor: Run one multi-tensor pass over all groups (AdamW/Adam/SGD);
             ``"auto"`` uses it when the optimizer supports it.
+        optimizers: Several separate optimizers (manual optimization, e.g. a GAN):
+            ``{name: {params: [...], modules: [...], <any key of this section>}}``, in
+            the order ``self.optimizers()`` returns them. Exclusive with the one-optimizer
+            keys (``optimizer``, ``groups``, ``schedule``, ...).
 
     """
 
@@ -308,6 +312,9 @@ class OptimConfig:
     monitor: str | None = None
     summary: bool = True
     multi_tensor: bool | Literal["auto"] = False
+    # Spec keeps each entry opaque to jsonargparse (it would resolve the class paths inside
+    # and spell out their arguments); entries become OptimizerEntry in __post_init__.
+    optimizers: dict[str, Spec] | None = None
 
     def __post_init__(self) -> None:
         # Python users may pass plain dicts; jsonargparse passes dataclasses already.
@@ -325,6 +332,10 @@ class OptimConfig:
         for name in ("warmup", "momentum_warmup", "weight_decay_warmup"):
             if getattr(self, name) is not None:
                 setattr(self, name, _coerce(Warmup, getattr(self, name), f"optim.{name}"))
+        if isinstance(self.optimizers, Mapping):
+            self.optimizers = {
+                str(k): OptimizerEntry.from_spec(str(k), v) for k, v in self.optimizers.items()
+            }
         self.validate()
 
     @classmethod
@@ -339,6 +350,8 @@ class OptimConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` on anything invalid that needs no model or run length."""
         check_optimizer_spec("optim.optimizer", self.optimizer)
+        if self.optimizers is not None:
+            self._check_several()
         for i, rule in enumerate(self.groups):
             rule.validate(f"optim.groups[{i}]")
         names = [r.name for r in self.groups if r.name is not None]
@@ -368,6 +381,99 @@ class OptimConfig:
             raise ConfigError(
                 "optim.multi_tensor", f"must be true, false or auto, got {self.multi_tensor!r}"
             )
+
+    def _check_several(self) -> None:
+        if not isinstance(self.optimizers, Mapping) or not self.optimizers:
+            raise ConfigError(
+                "optim.optimizers",
+                "expected a mapping of named optimizers, e.g. {generator: {params: "
+                "['generator.*'], optimizer: ...}, discriminator: {...}}",
+            )
+        for f in dataclasses.fields(OptimConfig):
+            if f.name in ("optimizers", "summary"):
+                continue
+            default = f.default_factory() if f.default_factory is not MISSING else f.default
+            if getattr(self, f.name) != default:
+                raise ConfigError(
+                    "optim.optimizers",
+                    f"give several optimizers under optim.optimizers or one optimizer "
+                    f"(optim.optimizer, groups, schedule, ...), not both; found optim.{f.name} "
+                    f"(move it into an entry: optim.optimizers.<name>.{f.name})",
+                )
+        catch_all = [n for n, e in self.optimizers.items() if not e.params and not e.modules]
+        if len(catch_all) > 1:
+            raise ConfigError(
+                f"optim.optimizers.{catch_all[1]}",
+                f"only one optimizer may leave out params/modules (it takes every parameter "
+                f"the others do not); {catch_all[0]!r} already does",
+            )
+
+
+@dataclass
+class OptimizerEntry:
+    """One of ``optim.optimizers``: which parameters, and their own ``optim:`` section.
+
+    Attributes:
+        name: The entry's key (``generator``).
+        params: fnmatch globs / ``"re:"`` regexes on parameter names, as in group rules.
+        modules: Module types whose direct parameters it takes.
+        config: Everything else of the entry, as a one-optimizer :class:`OptimConfig`.
+
+    """
+
+    name: str
+    params: list[str]
+    modules: list[str]
+    config: OptimConfig
+
+    @classmethod
+    def from_spec(cls, name: str, spec: Any) -> OptimizerEntry:
+        """Build from ``{params, modules, <keys of optim:>}``; errors name the entry's keys."""
+        if isinstance(spec, OptimizerEntry):
+            return spec
+        if isinstance(spec, Spec):
+            spec = dict(spec)
+        key = f"optim.optimizers.{name}"
+        spec = _plain_data(spec)
+        if not isinstance(spec, Mapping):
+            raise ConfigError(key, f"expected a mapping, got {type(spec).__name__} {spec!r}")
+        rest = dict(spec)
+        params, modules = rest.pop("params", []) or [], rest.pop("modules", []) or []
+        for what, value in (("params", params), ("modules", modules)):
+            if not isinstance(value, list | tuple):
+                raise ConfigError(f"{key}.{what}", f"expected a list, got {value!r}")
+        if "optimizers" in rest:
+            raise ConfigError(f"{key}.optimizers", "optimizers do not nest")
+        if "optimizer" not in rest:
+            raise ConfigError(
+                f"{key}.optimizer",
+                "missing; give an optimizer such as {class_path: torch.optim.Adam, "
+                "init_args: {lr: 2.0e-4}}",
+            )
+        rest.setdefault("summary", False)
+        try:
+            config = OptimConfig.from_dict(rest)
+        except ConfigError as err:
+            raise rekey(err, "optim", key) from None
+        return cls(name, list(params), list(modules), config)
+
+
+def _plain_data(value: Any) -> Any:
+    # jsonargparse hands values of an untyped mapping over as Namespaces (class_path dicts).
+    if hasattr(value, "as_dict") and not isinstance(value, Mapping):
+        value = value.as_dict()
+    if isinstance(value, Mapping) and not isinstance(value, Spec):
+        return {k: _plain_data(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_data(v) for v in value]
+    return value
+
+
+def rekey(err: ConfigError, old: str, new: str) -> ConfigError:
+    """The same error with the key prefix ``old`` replaced by ``new``."""
+    if err.key == old or err.key.startswith((f"{old}.", f"{old}[", f"{old} ")):
+        return ConfigError(new + err.key[len(old) :], err.reason)
+    return err
 
 
 def check_optimizer_spec(key: str, spec: Any) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import torch
@@ -27,7 +27,9 @@ from lit_optim.core.groups import ParamGroups, build_param_groups
 KEY = "optim.optimizer"
 
 
-def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+def build_optimizer(
+    model: nn.Module, config: OptimConfig, only: Collection[torch.Tensor] | None = None
+) -> torch.optim.Optimizer:
     """Build the configured optimizer over the model's named param groups.
 
     When group rules carry their own ``optimizer``, one inner optimizer is built per
@@ -37,6 +39,7 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
     Args:
         model: The model whose parameters are optimised.
         config: The ``optim:`` section.
+        only: Optimise only these parameters (one of several separate optimizers).
 
     Returns:
         The optimizer; each param group carries a ``name``, and the whole assignment
@@ -60,7 +63,12 @@ def build_optimizer(model: nn.Module, config: OptimConfig) -> torch.optim.Optimi
         for i, (c, a) in own.items()
     }
     groups = build_param_groups(
-        model, config, defaults, optimizer_name=cls.__name__, rule_optimizers=own_defaults
+        model,
+        config,
+        defaults,
+        optimizer_name=cls.__name__,
+        rule_optimizers=own_defaults,
+        only=only,
     )
     if not own:
         optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [])

@@ -24,6 +24,7 @@ from lit_optim.core.config import (
     LayerDecay,
     LRScaling,
     OptimConfig,
+    OptimizerEntry,
     Spec,
     Unfreeze,
     Warmup,
@@ -77,6 +78,10 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
     ``config.summary`` is off. An optimizer with train / eval modes (schedule-free) gets
     :class:`OptimizerModes`.
     """
+    if config.optimizers is not None:
+        from lit_optim.lightning.several import configure_several
+
+        return configure_several(module, config)  # type: ignore[return-value]
     plan = run_plan(module.trainer, config) if module._trainer else RunPlan.of(config, TrainLoop())
     scale = None
     if config.lr_scaling is not None:
@@ -112,5 +117,5 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
 # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps its
 # OptimConfig in hparams, so these plain dataclasses must be loadable there.
 torch.serialization.add_safe_globals(
-    [OptimConfig, GroupRule, LayerDecay, Warmup, Spec, Unfreeze, LRScaling]
+    [OptimConfig, OptimizerEntry, GroupRule, LayerDecay, Warmup, Spec, Unfreeze, LRScaling]
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ def build_param_groups(
     *,
     optimizer_name: str = "the optimizer",
     rule_optimizers: Mapping[int, tuple[Mapping[str, Any], str]] | None = None,
+    only: Collection[torch.Tensor] | None = None,
 ) -> ParamGroups:
     """Assign every trainable parameter of ``model`` to exactly one named, merged group.
 
@@ -47,6 +48,7 @@ def build_param_groups(
         optimizer_name: Optimizer class name, for error messages.
         rule_optimizers: ``{rule index: (defaults, class name)}`` of rules that carry their
             own ``optimizer``; their groups take lr, weight decay and options from it.
+        only: Consider only these parameters (one of several separate optimizers).
 
     Returns:
         The groups, their schedules and rule labels, and one row per parameter.
@@ -62,7 +64,7 @@ def build_param_groups(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(model, config, defaults, optimizer_name, rule_optimizers or {})
+        return _build(model, config, defaults, optimizer_name, rule_optimizers or {}, only)
     finally:
         if enabled:
             gc.enable()
@@ -74,8 +76,15 @@ def _build(
     defaults: Mapping[str, Any],
     optimizer_name: str,
     rule_optimizers: Mapping[int, tuple[Mapping[str, Any], str]],
+    only: Collection[torch.Tensor] | None,
 ) -> ParamGroups:
     names, tensors, owners = collect(model)
+    if only is not None:
+        keep = {id(p) for p in only}
+        rows = [(n, t, o) for n, t, o in zip(names, tensors, owners, strict=True) if id(t) in keep]
+        names, tensors, owners = (
+            (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+        )
     rules = [compile_rule(i, r, model) for i, r in enumerate(config.groups)]
     # Per winner (rule index; the extra last entry, -1, is the default group): the
     # optimizer whose defaults apply, and its name.

@@ -1,0 +1,65 @@
+"""``configure_optimizers`` for ``optim.optimizers``: several optimizers, manual optimization.
+
+Lightning gets a list of optimizer dicts in the order of ``optim.optimizers``; the model
+steps them itself (``self.optimizers()``) and steps their schedulers
+(``self.lr_schedulers()``, one per optimizer that has a schedule, in the same order),
+because Lightning steps neither under manual optimization.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+
+from lit_optim.core.config import OptimConfig
+from lit_optim.core.errors import ConfigError
+from lit_optim.core.several import build_several
+from lit_optim.lightning.modes import add_modes_callback, has_modes
+from lit_optim.lightning.table import group_table, render
+
+__all__ = ["configure_several"]
+
+
+def configure_several(module: pl.LightningModule, config: OptimConfig) -> list[dict[str, Any]]:
+    """Lightning's list of optimizer dicts for ``config.optimizers``.
+
+    Raises:
+        ConfigError: The module uses automatic optimization (Lightning would refuse
+            several optimizers later, with a less precise message), or an entry is bad.
+
+    """
+    from lit_optim.lightning.loop import run_plan
+
+    if module.automatic_optimization:
+        raise ConfigError(
+            "optim.optimizers",
+            f"several optimizers need manual optimization: set "
+            f"self.automatic_optimization = False in {type(module).__name__}.__init__ and step "
+            "each optimizer (and its scheduler) in training_step",
+        )
+    trainer = module._trainer
+
+    def run_length(entry: OptimConfig) -> tuple[int | None, int | None]:
+        plan = run_plan(trainer, entry)
+        return plan.total, plan.steps_per_epoch
+
+    built = build_several(module, config, run_length if trainer is not None else None)
+    out: list[dict[str, Any]] = []
+    for b in built:
+        if trainer is not None and has_modes(b.optimizer):
+            add_modes_callback(trainer)
+        if config.summary and trainer is not None and trainer.is_global_zero:
+            print(f"optimizer {b.name!r}:", flush=True)
+            print(render(group_table(b.groups, b.optimizer, compact=True)), flush=True)
+        entry: dict[str, Any] = {"optimizer": b.optimizer}
+        if b.scheduler is not None:
+            # Unnamed, so LRLogger / LearningRateMonitor keys follow Lightning's rule
+            # (lr-Adam, lr-Adam-1, ...).
+            entry["lr_scheduler"] = {
+                "scheduler": b.scheduler,
+                "interval": b.config.interval,
+                "frequency": b.config.frequency,
+            }
+        out.append(entry)
+    return out
