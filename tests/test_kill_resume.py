@@ -117,6 +117,10 @@ CASES = [
         accumulate=2,
         optim={"warmup": {"steps": 3, "start_factor": 0.1}},
     ),
+    # An optimizer per group rule: Muon + AdamW as one composite optimizer.
+    Case("muon_adamw_composite", "digits_muon", 8),
+    # Schedule-free: checkpoints are written in eval mode, training resumes in train mode.
+    Case("schedule_free", "digits_schedulefree", 8),
 ]
 ALL_CASES = [c.values[0] if hasattr(c, "values") else c for c in CASES]
 DDP = Case(
