@@ -134,3 +134,11 @@ def test_no_import_cycles():
     for module in MODULES:
         visit(module, [])
     assert cycles == []
+
+
+def test_contract_schedules_module_exports_every_schedule():
+    import lit_optim.schedules as schedules
+
+    names = "Constant Step MultiStep Exponential Linear Cosine CosineRestarts Poly OneCycle"
+    for name in (*names.split(), "InverseSqrt", "WarmupStableDecay", "Lambda", "Sequence"):
+        assert getattr(schedules, name) is getattr(lit_optim, name)
