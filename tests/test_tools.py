@@ -219,7 +219,7 @@ def test_fit_prints_the_group_table_once_unless_summary_is_off(monkeypatch, tmp_
             "--trainer.limit_val_batches", "1", "--optim.warmup", "null"]  # fmt: skip
     in_process(monkeypatch, tmp_path, *args)
     out = capsys.readouterr().out
-    assert out.count("SGD param groups") == 1
+    assert out.count("SGD (fused) param groups") == 1
     assert "head/no_decay" in out
     in_process(monkeypatch, tmp_path, *args, "--optim.summary", "false")
     assert "param groups" not in capsys.readouterr().out

@@ -263,6 +263,13 @@ class GroupRule:
                 )
 
 
+#: Keys of the ``optim:`` section that no longer exist, with what to use instead.
+REMOVED_KEYS = {
+    "multi_tensor": "removed: the optimizer step is torch's fused implementation by default "
+    "(else foreach); to choose, set optim.optimizer.init_args.fused or foreach",
+}
+
+
 @dataclass
 class OptimConfig:
     """The whole ``optim:`` section.
@@ -287,8 +294,6 @@ class OptimConfig:
         frequency: Step the schedule every ``frequency`` intervals.
         monitor: Metric for ``ReduceLROnPlateau``.
         summary: Print the group table when ``fit`` starts.
-        multi_tensor: Run one multi-tensor pass over all groups (AdamW/Adam/SGD);
-            ``"auto"`` uses it when the optimizer supports it.
         optimizers: Several separate optimizers (manual optimization, e.g. a GAN):
             ``{name: {params: [...], modules: [...], <any key of this section>}}``, in
             the order ``self.optimizers()`` returns them. Exclusive with the one-optimizer
@@ -311,7 +316,6 @@ class OptimConfig:
     frequency: int = 1
     monitor: str | None = None
     summary: bool = True
-    multi_tensor: bool | Literal["auto"] = False
     # Spec keeps each entry opaque to jsonargparse (it would resolve the class paths inside
     # and spell out their arguments); entries become OptimizerEntry in __post_init__.
     optimizers: dict[str, Spec] | None = None
@@ -377,10 +381,6 @@ class OptimConfig:
             self.lr_scaling.validate()
         _check_choice("optim.interval", self.interval, ("step", "epoch"))
         _check_number("optim.frequency", self.frequency, minimum=1, integer=True)
-        if self.multi_tensor not in (True, False, "auto"):
-            raise ConfigError(
-                "optim.multi_tensor", f"must be true, false or auto, got {self.multi_tensor!r}"
-            )
 
     def _check_several(self) -> None:
         if not isinstance(self.optimizers, Mapping) or not self.optimizers:
@@ -525,6 +525,8 @@ def _coerce(cls: type[Any], value: Any, key: str) -> Any:
         raise ConfigError(key, f"expected a mapping, got {type(value).__name__} {value!r}")
     names = [f.name for f in dataclasses.fields(cls)]
     for k in value:
+        if cls is OptimConfig and k in REMOVED_KEYS:
+            raise ConfigError(f"{key}.{k}", REMOVED_KEYS[k])
         if k not in names:
             raise ConfigError(
                 f"{key}.{k}", f"unknown key{closest(str(k), names)} (valid: {', '.join(names)})"

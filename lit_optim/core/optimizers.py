@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -23,14 +24,35 @@ from torch import nn
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.groups import ParamGroups, build_param_groups
+from lit_optim.core.implementation import (
+    clip_under_amp,
+    has_sparse_gradients,
+    keep_speed_flags,
+    speed_flags,
+)
 
 KEY = "optim.optimizer"
 
 
+@dataclass(frozen=True)
+class _Step:
+    """What the step implementation depends on beyond the class and its args."""
+
+    sparse: bool  # some module makes sparse gradients
+    trainer: Any  # the Lightning trainer (mixed precision, clipping), or None
+
+
 def build_optimizer(
-    model: nn.Module, config: OptimConfig, only: Collection[torch.Tensor] | None = None
+    model: nn.Module,
+    config: OptimConfig,
+    only: Collection[torch.Tensor] | None = None,
+    *,
+    trainer: Any = None,
 ) -> torch.optim.Optimizer:
     """Build the configured optimizer over the model's named param groups.
+
+    When ``init_args`` set neither ``fused`` nor ``foreach``, torch's fastest step for the
+    parameters' devices is chosen (:func:`~lit_optim.core.implementation.speed_flags`).
 
     When group rules carry their own ``optimizer``, one inner optimizer is built per
     distinct optimizer spec and they are returned as one
@@ -40,6 +62,8 @@ def build_optimizer(
         model: The model whose parameters are optimised.
         config: The ``optim:`` section.
         only: Optimise only these parameters (one of several separate optimizers).
+        trainer: The Lightning trainer that will run it, if any (under its mixed
+            precision, a fused step must let Lightning clip gradients).
 
     Returns:
         The optimizer; each param group carries a ``name``, and the whole assignment
@@ -70,10 +94,11 @@ def build_optimizer(
         rule_optimizers=own_defaults,
         only=only,
     )
+    step = _Step(sparse=has_sparse_gradients(model), trainer=trainer)
     if not own:
-        optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [])
+        optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [], step)
     else:
-        optimizer = _composite(cls, init_args, own, groups, config)
+        optimizer = _composite(cls, init_args, own, groups, config, step)
     # Per-group schedules and the group table are read back from here by build_scheduler.
     optimizer.lit_optim_groups = groups  # type: ignore[attr-defined]
     return optimizer
@@ -85,6 +110,7 @@ def _composite(
     own: Mapping[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]],
     groups: ParamGroups,
     config: OptimConfig,
+    step: _Step,
 ) -> torch.optim.Optimizer:
     """One inner optimizer per distinct optimizer spec, joined in group order."""
     from lit_optim.core.composite import CompositeOptimizer
@@ -108,7 +134,7 @@ def _composite(
     for spec_cls, spec_args, sources in distinct:
         members = [g for g, s in zip(groups.groups, groups.optimizers, strict=True) if s in sources]
         key = KEY if sources[0] == -1 else f"optim.groups[{sources[0]}].optimizer"
-        inner.append(_construct(spec_cls, spec_args, members, config, key, groups, sources))
+        inner.append(_construct(spec_cls, spec_args, members, config, key, groups, sources, step))
     default = inner_of.get(-1, 0)
     return CompositeOptimizer(inner, order=groups.groups, default=default)
 
@@ -121,15 +147,21 @@ def _construct(
     key: str,
     groups: ParamGroups,
     sources: list[int],
+    step: _Step,
 ) -> torch.optim.Optimizer:
     """Build one (inner) optimizer on its groups; a refusal names the parameters."""
-    impl = _multi_tensor_class(cls, config)
+    params = [p for g in param_groups for p in g["params"]]
+    flags = speed_flags(cls, init_args, params, groups=param_groups, sparse=step.sparse)
     try:
-        return impl(param_groups, **init_args)
+        optimizer = cls(param_groups, **{**init_args, **flags})
     except (ValueError, TypeError, RuntimeError) as err:
         refused = _refused_params(cls, init_args, param_groups, groups)
         if refused is None:
-            raise ConfigError(f"{key}.init_args", f"{impl.__name__} refused them: {err}") from None
+            raise ConfigError(f"{key}.init_args", f"{cls.__name__} refused them: {err}") from None
+    else:
+        keep_speed_flags(optimizer)
+        clip_under_amp(optimizer, step.trainer)
+        return optimizer
     shown, fix = refused
     rules = [s for s in sources if s >= 0]
     if rules:
@@ -306,20 +338,3 @@ def _import_optimizer(path: str, key: str) -> Any:
         options = [n for n in dir(module) if not n.startswith("_")]
         raise ConfigError(key, f"{module_name!r} has no {attr!r}{closest(attr, options)}")
     return getattr(module, attr)
-
-
-def _multi_tensor_class(
-    cls: type[torch.optim.Optimizer], config: OptimConfig
-) -> type[torch.optim.Optimizer]:
-    if config.multi_tensor is False:
-        return cls
-    from lit_optim.core.multi_tensor import multi_tensor_variant
-
-    variant = multi_tensor_variant(cls)
-    if variant is None and config.multi_tensor is True:
-        raise ConfigError(
-            "optim.multi_tensor",
-            f"no single-pass implementation for {cls.__name__} (available for Adam, AdamW, SGD); "
-            "use multi_tensor: auto to fall back to the torch optimizer",
-        )
-    return variant or cls

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -199,16 +200,19 @@ def preview(
     config: OptimConfig,
     plan: RunPlan,
     lr_scale: BatchScale | None = None,
+    *,
+    trainer: Any = None,
 ) -> Preview:
     """Build groups, optimizer and scheduler for ``model`` as ``configure_optimizers`` does.
 
     ``lr_scale`` (``optim.lr_scaling`` resolved on the trainer) multiplies every lr first.
+    ``trainer`` (when known): under its mixed precision, a fused step lets Lightning clip.
 
     Raises:
         ConfigError: Whatever ``fit`` would raise for this config on this run.
 
     """
-    optimizer = build_optimizer(model, config)
+    optimizer = build_optimizer(model, config, trainer=trainer)
     groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
     if lr_scale is not None:
         apply_batch_scale(optimizer, lr_scale)

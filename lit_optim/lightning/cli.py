@@ -197,7 +197,7 @@ def preflight(
     scale = None
     if config.lr_scaling is not None and datamodule is not None:
         scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
-    preview(model, config, RunPlan.of(config, loop), scale)
+    preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
 
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.

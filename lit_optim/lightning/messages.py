@@ -13,7 +13,7 @@ from argparse import ArgumentError
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 
-from lit_optim.core.config import OptimConfig
+from lit_optim.core.config import REMOVED_KEYS, OptimConfig
 from lit_optim.core.errors import ConfigError, closest
 
 
@@ -89,6 +89,8 @@ def parser_message(message: str) -> str:
             return one_line(message)
         key = unknown["key"]
         section, _, name = key.rpartition(".")
+        if section == "optim" and name in REMOVED_KEYS:
+            return f"{key}: {REMOVED_KEYS[name]}"
         if section == "optim":
             names = [f.name for f in dataclasses.fields(OptimConfig)]
             return f"{key}: unknown key{closest(name, names)} (valid: {', '.join(names)})"

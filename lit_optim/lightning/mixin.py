@@ -92,7 +92,8 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
                 "or scale the lrs yourself when calling configure_optimizers directly",
             )
         scale = find_batch_scale(config.lr_scaling, module.trainer, module.trainer.datamodule)
-    built = preview(module, config, plan, scale)
+    trainer = module.trainer if module._trainer else None
+    built = preview(module, config, plan, scale, trainer=trainer)
     optimizer, scheduler = built.optimizer, built.scheduler
     if module._trainer is not None and has_modes(optimizer):
         add_modes_callback(module.trainer)

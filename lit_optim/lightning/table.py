@@ -27,6 +27,7 @@ import torch
 from rich import box
 
 from lit_optim.core.groups import ParamGroups, ParamInfo
+from lit_optim.core.implementation import implementation_name
 
 __all__ = ["GroupRow", "group_rows", "group_table", "param_table", "render"]
 
@@ -132,6 +133,9 @@ def group_table(
 
     rows = group_rows(groups, optimizer.defaults if optimizer is not None else None, optimizer)
     name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__) if optimizer else ""
+    implementation = implementation_name(optimizer) if optimizer is not None else None
+    if implementation:
+        name = f"{name} ({implementation})"
     has_wd = any(r.weight_decay is not None for r in rows)
     has_options = any(r.options for r in rows)
     title = f"{name} param groups" if name else "param groups"

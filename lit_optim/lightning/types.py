@@ -14,6 +14,7 @@ from jsonargparse.typing import register_type
 
 from lit_optim.core.config import Spec
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.implementation import printed_speed_flags
 from lit_optim.core.optimizers import optimizer_defaults, resolve_optimizer
 
 
@@ -54,7 +55,17 @@ def _plain(value: Any) -> Any:
 
 
 def _dump_spec(value: Any) -> Any:
-    return dict(value) if isinstance(value, Mapping) else value
+    if not isinstance(value, Mapping):
+        return value
+    data = dict(value)
+    if isinstance(data.get("init_args"), Mapping) and not set(data) - {"class_path", "init_args"}:
+        try:
+            cls, init_args = resolve_optimizer(data)
+        except ConfigError:
+            return data  # a schedule spec (same type) or a bad optimizer, reported elsewhere
+        # The printed / saved config shows the implementation lit_optim picks (fused).
+        data["init_args"] = {**init_args, **printed_speed_flags(cls, init_args)}
+    return data
 
 
 register_type(Spec, serializer=_dump_spec, deserializer=_parse_spec)
