@@ -1,0 +1,180 @@
+"""Optimizer step time: lit_optim from a config with no speed flags vs torch's fastest.
+
+The baseline is torch's fastest single-group step on the same device: ``fused=True``
+with every parameter in one group. lit_optim's optimizer is built by ``build_optimizer``
+from an ``optim:`` config that sets layer decay and nothing about the implementation,
+so what is timed is what a user gets by default. All variants of a case share the same
+parameters and gradients (each has its own state), run interleaved in one process, and
+the median per-step time of each is compared (machine drift cancels out).
+
+One markdown row per compared variant: ``| what | figure | baseline | target | command |``.
+
+    python benchmarks/bench_optimizer_step.py                    # every case
+    python benchmarks/bench_optimizer_step.py --case vit-adamw   # one case (see --help)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from lit_optim import OptimConfig, build_optimizer
+from lit_optim.core.implementation import implementation_name
+
+COMMAND = "python benchmarks/bench_optimizer_step.py --case {case}"
+
+
+class Block(nn.Module):
+    """timm ViT block parameter layout: norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(width)
+        self.attn = nn.Module()
+        self.attn.qkv = nn.Linear(width, 3 * width)
+        self.attn.proj = nn.Linear(width, width)
+        self.norm2 = nn.LayerNorm(width)
+        self.mlp = nn.Module()
+        self.mlp.fc1 = nn.Linear(width, 4 * width)
+        self.mlp.fc2 = nn.Linear(4 * width, width)
+
+
+class ViT(nn.Module):
+    """ViT-S/16 parameters under timm's names (22.1M parameters, 152 tensors at width 384)."""
+
+    def __init__(self, width: int = 384, depth: int = 12, classes: int = 1000) -> None:
+        super().__init__()
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, width, 16, 16)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 197, width))
+        self.blocks = nn.ModuleList(Block(width) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, classes)
+
+
+class Small(nn.Module):
+    """300 x (Linear(64, 64) + LayerNorm(64)): 1,200 small tensors, 600 layer-decay groups."""
+
+    def __init__(self, layers: int = 300, width: int = 64) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Linear(width, width), nn.LayerNorm(width)) for _ in range(layers)
+        )
+
+
+@dataclass(frozen=True)
+class Case:
+    """A model and optimizer; ``init_args`` hold no implementation flag."""
+
+    title: str
+    model: Callable[[], nn.Module]
+    optimizer: type[torch.optim.Optimizer]
+    init_args: dict[str, float]
+    steps: int
+    target: str
+
+
+CASES = {
+    "vit-adamw": Case("AdamW step, ViT-S-sized", ViT, torch.optim.AdamW,
+                      {"lr": 1e-3, "weight_decay": 0.05}, steps=2, target="≤ 1.10x"),
+    "vit-sgd": Case("SGD momentum step, ViT-S-sized", ViT, torch.optim.SGD,
+                    {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.05}, steps=2, target="≤ 1.10x"),
+    "small-adamw": Case("AdamW step, 1,200 small tensors", Small, torch.optim.AdamW,
+                        {"lr": 1e-3, "weight_decay": 0.05}, steps=5, target="—"),
+    "small-sgd": Case("SGD momentum step, 1,200 small tensors", Small, torch.optim.SGD,
+                      {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.05}, steps=5, target="—"),
+}  # fmt: skip
+
+
+def measure(case_name: str, repeats: int) -> list[str]:
+    """Time the variants of one case; return its markdown rows."""
+    case = CASES[case_name]
+    torch.manual_seed(0)
+    model = case.model()
+    params = list(model.parameters())
+    for p in params:
+        p.grad = torch.randn_like(p) * 1e-3
+    config = OptimConfig(
+        optimizer={"class_path": case.optimizer.__name__, "init_args": case.init_args},
+        layer_decay={"rate": 0.75},
+        summary=False,
+    )
+    variants: dict[str, torch.optim.Optimizer] = {
+        "torch fused, 1 group": case.optimizer(params, **case.init_args, fused=True),
+        "lit_optim": build_optimizer(model, config),
+        "torch default (for-loop on CPU), 1 group": case.optimizer(params, **case.init_args),
+    }
+    walls, cpus = interleaved(variants, repeats, case.steps)
+    ours = variants["lit_optim"]
+    size = f"{sum(p.numel() for p in params) / 1e6:.1f}M params, {len(params)} tensors"
+    device = params[0].device.type
+    base = "torch fused, 1 group"
+    baseline = (
+        f"torch `fused=True`, 1 group ({walls[base] * 1e3:.1f} ms wall, "
+        f"{cpus[base] * 1e3:.1f} ms CPU), same process, {device}"
+    )
+    command = f"`{COMMAND.format(case=case_name)}`"
+
+    def figure(name: str, bold: bool) -> str:
+        mark = "**" if bold else ""
+        return (
+            f"{walls[name] * 1e3:.1f} ms: {mark}{walls[name] / walls[base]:.2f}x{mark} wall, "
+            f"{cpus[name] / cpus[base]:.2f}x CPU"
+        )
+
+    reference = "torch default (for-loop on CPU), 1 group"
+    return [
+        f"| {case.title} ({size}): lit_optim, layer decay ({len(ours.param_groups)} groups), "
+        f"config without speed flags (runs {implementation_name(ours)}) "
+        f"| {figure('lit_optim', True)} | {baseline} | {case.target} | {command} |",
+        f"| {case.title}: torch default implementation, 1 group (for reference) "
+        f"| {figure(reference, False)} | {baseline} | — | {command} |",
+    ]
+
+
+def interleaved(
+    variants: dict[str, torch.optim.Optimizer], repeats: int, steps: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall and process-CPU seconds per ``step()``, all variants in turn per repeat.
+
+    CPU time is printed next to wall time: it is far less sensitive to other processes
+    sharing the machine.
+    """
+    for optimizer in variants.values():  # state allocation and first-step paths
+        optimizer.step()
+    walls: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, optimizer in variants.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(steps):
+                optimizer.step()
+            walls[name].append((time.perf_counter() - wall) / steps)
+            cpus[name].append((time.process_time() - cpu) / steps)
+    median = statistics.median
+    return {n: median(t) for n, t in walls.items()}, {n: median(t) for n, t in cpus.items()}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the rows of the chosen cases."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=[*CASES, "all"], default="all")
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for name in CASES if args.case == "all" else [args.case]:
+        for row in measure(name, args.repeats):
+            print(row, flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
