@@ -185,7 +185,7 @@ def test_default_no_decay_split_applies_inside_each_optimizer() -> None:
 def test_group_table_shows_each_groups_optimizer() -> None:
     opt = build_optimizer(net(), muon_config())
     lines = render(group_table(opt.lit_optim_groups, opt)).splitlines()
-    assert lines[0] == "AdamW+Muon param groups"
+    assert lines[0] == "AdamW (fused)+Muon param groups"
     header = lines[2].split()
     assert header[:3] == ["group", "rule", "optimizer"]
     rows = {line.split()[0]: line.split() for line in lines[4:7]}

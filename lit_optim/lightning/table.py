@@ -29,7 +29,14 @@ from rich import box
 from lit_optim.core.groups import ParamGroups, ParamInfo
 from lit_optim.core.implementation import implementation_name
 
-__all__ = ["GroupRow", "group_rows", "group_table", "param_table", "render"]
+__all__ = [
+    "GroupRow",
+    "group_rows",
+    "group_table",
+    "optimizer_title",
+    "param_table",
+    "render",
+]
 
 # Keys of a group dict that have their own column (everything else is an "option").
 _OWN_COLUMNS = ("params", "name", "lr", "weight_decay", "initial_lr")
@@ -132,10 +139,7 @@ def group_table(
     from rich.text import Text
 
     rows = group_rows(groups, optimizer.defaults if optimizer is not None else None, optimizer)
-    name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__) if optimizer else ""
-    implementation = implementation_name(optimizer) if optimizer is not None else None
-    if implementation:
-        name = f"{name} ({implementation})"
+    name = optimizer_title(optimizer) if optimizer is not None else ""
     has_wd = any(r.weight_decay is not None for r in rows)
     has_options = any(r.options for r in rows)
     title = f"{name} param groups" if name else "param groups"
@@ -184,6 +188,26 @@ def group_table(
                 ftable.add_row(p.name, _shape(p.shape), f"{p.numel:,}", p.rule)
             parts.append(ftable)
     return Group(*parts)
+
+
+def optimizer_title(optimizer: torch.optim.Optimizer) -> str:
+    """The optimizer's name with the step torch runs: ``AdamW (fused)``, ``AdamW (fused)+Muon``.
+
+    Example:
+        >>> p = [torch.nn.Parameter(torch.zeros(2))]
+        >>> optimizer_title(torch.optim.AdamW(p, fused=True)), optimizer_title(torch.optim.LBFGS(p))
+        ('AdamW (fused)', 'LBFGS')
+
+    """
+    # A composite optimizer (per-rule optimizers) lists its inner ones in use order.
+    in_use = getattr(optimizer, "_in_use_order", None)
+    parts = in_use() if callable(in_use) else [optimizer]
+    titles = []
+    for part in parts:
+        name = getattr(part, "lit_optim_name", type(part).__name__)
+        implementation = implementation_name(part)
+        titles.append(f"{name} ({implementation})" if implementation else name)
+    return "+".join(titles)
 
 
 def param_table(groups: ParamGroups) -> Any:
