@@ -54,7 +54,7 @@ class Recorder(Logger):
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         # Only the lr callbacks' keys: not Lightning's "epoch", not a model's own loss.
-        skip = ("epoch", "train_loss")
+        skip = ("epoch", "train_loss", "loss_d", "loss_g")
         self.calls.append((step, {k: v for k, v in metrics.items() if k not in skip}))
 
 
@@ -248,6 +248,23 @@ def lit_optim_hyper_schedules() -> TinyNet:
     )
 
 
+def gan_example() -> pl.LightningModule:
+    # examples/gan.py from its own config: two Adams, manual optimization, two schedules.
+    import yaml
+
+    from examples.gan import RingGAN
+
+    section = yaml.safe_load((Path(__file__).parents[1] / "examples" / "gan.yaml").read_text())
+    torch.manual_seed(0)
+    return RingGAN(optim=OptimConfig.from_dict({**section["optim"], "summary": False}))
+
+
+def gan_data() -> pl.LightningDataModule:
+    from examples.gan import RingData
+
+    return RingData(n=512)
+
+
 @dataclass
 class Scenario:
     name: str
@@ -255,6 +272,7 @@ class Scenario:
     monitor: dict[str, Any] = field(default_factory=dict)
     trainer: dict[str, Any] = field(default_factory=dict)
     callbacks: Callable[[], list[Callback]] = list
+    data: Callable[[], Any] = lambda: loader(n=16, batch_size=4)
 
 
 SCENARIOS = [
@@ -303,6 +321,12 @@ SCENARIOS = [
         lambda: Net(one_cycle),
         {"log_momentum": True, "log_weight_decay": True},
     ),
+    Scenario(
+        "gan-example-two-optimizers-manual",
+        gan_example,
+        {"logging_interval": "step", "log_momentum": True, "log_weight_decay": True},
+        data=gan_data,
+    ),
     Scenario("epoch-scheduler", lambda: Net(sgd_epoch_lr)),
     Scenario("logging-interval-epoch", lambda: Net(sgd_step_lr), {"logging_interval": "epoch"}),
     Scenario(
@@ -336,7 +360,7 @@ def fit(tmp_path: Path, scenario: Scenario, callback: Callback) -> tuple[pl.Trai
     kwargs.update(scenario.trainer)
     trainer = pl.Trainer(**kwargs)
     pl.seed_everything(0, verbose=False)
-    trainer.fit(scenario.model(), loader(n=16, batch_size=4))
+    trainer.fit(scenario.model(), scenario.data())
     return trainer, recorder
 
 
