@@ -34,13 +34,14 @@ from lit_optim.lightning.modes import add_modes_callback
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-TOOL_COMMANDS = ("plot", "groups", "compare")
+TOOL_COMMANDS = ("plot", "groups", "compare", "lr-find")
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
 
 tools (each resolves the run as fit would, without training; see `lit-optim <tool> -h`):
   plot      draw the lr of every param group over the whole run
   groups    table of param groups: rule, tensors, parameters, lr, weight decay
-  compare   train once per --optim file and compare loss, metric and lr"""
+  compare   train once per --optim file and compare loss, metric and lr
+  lr-find   lr range test keeping the ratios between groups; suggests an lr"""
 
 
 class _HelpFormatter(DefaultHelpFormatter, RawDescriptionHelpFormatter):

@@ -25,7 +25,7 @@ from lit_optim.tools.resolve import resolve_run
 
 __all__ = ["main", "run_tool"]
 
-TOOLS = ("plot", "groups", "compare")
+TOOLS = ("plot", "groups", "compare", "lr-find")
 
 
 def run_tool(name: str, args: list[str]) -> None:
@@ -57,6 +57,18 @@ def run_tool(name: str, args: list[str]) -> None:
 
         compare_command(
             rest, optim_files=opts.optim, out=opts.output, metric=opts.metric, mode=opts.mode
+        )
+    elif name == "lr-find":
+        opts, rest = _lr_find_parser().parse_known_args(args)
+        from lit_optim.tools.lr_find import lr_find_command
+
+        lr_find_command(
+            rest,
+            out=opts.output,
+            start=opts.start,
+            end=opts.end,
+            steps=opts.steps,
+            diverge=opts.diverge,
         )
     else:
         raise ConfigError("command", f"unknown tool {name!r} (valid: {', '.join(TOOLS)})")
@@ -120,6 +132,27 @@ def _groups_parser() -> argparse.ArgumentParser:
         "decay, other options, totals, and frozen parameters apart.",
     )
     p.add_argument("--params", action="store_true", help="also list every parameter with its group")
+    return p
+
+
+def _lr_find_parser() -> argparse.ArgumentParser:
+    p = _parser(
+        "lr-find",
+        "lr range test that keeps the ratios between param groups: a copy of the model "
+        "trains with every group's configured lr times one factor, swept exponentially; "
+        "draws loss against the base lr and prints the suggested lr (steepest descent). "
+        "Nothing is written but the PNG: no logs, no checkpoints, the model untouched.",
+    )
+    p.add_argument("-o", "--output", type=Path, default=Path("lr_find.png"), help="PNG to write")
+    p.add_argument("--start", type=float, default=1e-3, help="first factor (1e-3)")
+    p.add_argument("--end", type=float, default=1e2, help="last factor (100)")
+    p.add_argument("--steps", type=int, default=100, help="optimizer steps at most (100)")
+    p.add_argument(
+        "--diverge",
+        type=float,
+        default=4.0,
+        help="stop once the smoothed loss exceeds this many times its best (4)",
+    )
     return p
 
 
