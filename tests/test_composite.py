@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import yaml
-from conftest import CONFIGS, TinyNet, loader, read_metrics, run_cli, series
+from conftest import CONFIGS, TinyNet, config_steps, loader, read_metrics, run_cli, series
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lightning.pytorch.callbacks import ModelCheckpoint
@@ -327,8 +327,11 @@ def test_digits_muon_config_trains_and_lrlogger_logs_the_cosine_muon_group(tmp_p
     assert max(series(rows, "val_acc").values()) >= 0.95
     muon = series(rows, "lr-AdamW+Muon/matrices")
     steps = sorted(muon)
-    total = len(steps)  # 23 batches per epoch x 2 epochs, logged every step
-    assert steps == list(range(46)) and total == 46
+    per_epoch, _ = config_steps(CONFIGS / "digits_muon.yaml")
+    total = 2 * per_epoch  # 2 epochs, logged every step
+    assert steps == list(range(total))
     # warmup 10 steps from 0.1x, then cosine to 0.1x of Muon's 0.02
     assert muon[0] == pytest.approx(0.002) and muon[10] == pytest.approx(0.02)
-    assert muon[28] == pytest.approx(0.02 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.5))))
+    t = 28
+    cosine = 0.5 * (1 + math.cos(math.pi * (t - 10) / (total - 10)))
+    assert muon[t] == pytest.approx(0.02 * (0.1 + 0.9 * cosine))

@@ -28,7 +28,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -279,9 +278,9 @@ def killed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         config = write_config(case, root, "kill_resume_harness.ResumableDigits")
         kill_at = case.kill_step()
         proc = start(fit_args(config, "killed"), root, kill_at=kill_at)
-        started[case.name] = (config, kill_at, proc, time.perf_counter())
+        started[case.name] = (config, kill_at, proc)
     yield {"root": root, "started": started}
-    for _, _, proc, _ in started.values():
+    for _, _, proc in started.values():
         if proc.poll() is None:
             finish(proc, timeout=1)
 
@@ -292,7 +291,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     case: Case, killed_runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root: Path = killed_runs["root"]
-    config, kill_at, proc, _ = killed_runs["started"][case.name]
+    config, kill_at, proc = killed_runs["started"][case.name]
     monkeypatch.chdir(root)
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     run_in_process(fit_args(config, "ref"))
