@@ -24,12 +24,15 @@ from lit_optim import OptimConfig, OptimMixin
 class RingGAN(OptimMixin, pl.LightningModule):
     """``generator.*`` and ``discriminator.*`` parameters, trained in turn each batch."""
 
-    def __init__(self, noise: int = 8, width: int = 64, optim: OptimConfig | None = None) -> None:
+    def __init__(
+        self, noise: int = 8, width: int = 64, seed: int = 0, optim: OptimConfig | None = None
+    ) -> None:
         super().__init__()
         self.optim = optim
         self.save_hyperparameters()
         self.automatic_optimization = False  # two optimizers, stepped in training_step
         self.noise = noise
+        self.seed = seed
         self.generator = nn.Sequential(
             nn.Linear(noise, width),
             nn.ReLU(),
@@ -46,7 +49,10 @@ class RingGAN(OptimMixin, pl.LightningModule):
         (real,) = batch
         opt_g, opt_d = self.optimizers()
         schedulers = self.lr_schedulers()
-        z = torch.randn(len(real), self.noise, device=real.device)
+        # Noise as a function of (seed, step), not of the global RNG (which no checkpoint
+        # holds), so a run resumed mid-epoch draws the very same noise.
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.global_step)
+        z = torch.randn(len(real), self.noise, generator=g).to(real.device)
         fake = self.generator(z)
 
         d_real, d_fake = self.discriminator(real), self.discriminator(fake.detach())
