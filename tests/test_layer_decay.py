@@ -349,3 +349,33 @@ def test_a_model_whose_names_fit_no_scheme_gets_a_working_layers_example() -> No
         "enc_out.weight": 4,
         "enc_out.bias": 4,
     }
+
+
+# --------------------------------------------------------------------------- groups --params
+
+
+def test_param_table_shows_each_layer_id_and_its_source() -> None:
+    from lit_optim.lightning.table import param_table, render
+
+    pg = layer_decay(Wrapper(rebuild(fixture("swin"), with_matcher=True)))
+    rows = {line.split()[0]: line for line in render(param_table(pg), width=400).splitlines()[3:]}
+    assert rows["backbone.patch_embed.proj.weight"].split()[2:7] == [
+        "0", "group_matcher", "of", "backbone:", "stem"
+    ]  # fmt: skip
+    assert rows["backbone.layers.1.downsample.reduction.weight"].split()[2:7] == [
+        "3", "group_matcher", "of", "backbone:", "blocks"
+    ]  # fmt: skip
+    assert rows["head.weight"].split()[2:6] == ["13", "outside", "backbone:", "last"]
+
+
+@pytest.mark.slow
+def test_groups_params_prints_the_layer_source_from_the_cli(tmp_path: Path) -> None:
+    from conftest import CONFIGS, run_cli
+
+    config = CONFIGS / "digits_layer_decay_cosine.yaml"
+    proc = run_cli("groups", "--config", str(config), "--params", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in proc.stdout.splitlines() if line.strip()}
+    assert rows["stem.0.weight"][1:7] == ["layer0", "0", "before", "the", "first", "block:"]
+    assert rows["blocks.1.0.weight"][1:6] == ["layer2", "2", "name", "pattern", "blocks.N"]
+    assert rows["head.bias"][1:7] == ["layer3/no_decay", "3", "after", "the", "last", "block:"]

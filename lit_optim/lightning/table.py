@@ -211,7 +211,12 @@ def optimizer_title(optimizer: torch.optim.Optimizer) -> str:
 
 
 def param_table(groups: ParamGroups) -> Any:
-    """A rich table with every parameter: its group, rule, layer id, shape and decay."""
+    """A rich table with every parameter: group, layer id and where it came from, shape, decay.
+
+    The ``layer from`` column says which source gave the id (``group_matcher of
+    backbone: blocks``, ``name pattern layers.N``, ``layers regex``, ``after the last
+    block: last``), so a wrong id can be seen before training.
+    """
     from rich.table import Table
 
     with_layers = groups.num_layers is not None
@@ -220,6 +225,7 @@ def param_table(groups: ParamGroups) -> Any:
     table.add_column("group", no_wrap=True)
     if with_layers:
         table.add_column("layer", justify="right")
+        table.add_column("layer from", no_wrap=True)
     table.add_column("shape")
     table.add_column("params", justify="right")
     table.add_column("decay")
@@ -228,6 +234,7 @@ def param_table(groups: ParamGroups) -> Any:
         cells = [p.name, "(frozen)" if p.frozen else p.group]
         if with_layers:
             cells.append("" if p.layer_id is None else str(p.layer_id))
+            cells.append(p.layer_source or "")
         cells += [_shape(p.shape), f"{p.numel:,}", "-" if p.frozen else _yes(p.decay), p.rule]
         table.add_row(*cells)
     return table
