@@ -179,7 +179,9 @@ def start(args: list[str], cwd: Path, kill_at: int | None = None) -> subprocess.
     env = {
         **os.environ,
         "PYTHONWARNINGS": "ignore",
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "tests"), str(ROOT), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     if kill_at is not None:
         env["LIT_OPTIM_KILL_AT_STEP"] = str(kill_at)
