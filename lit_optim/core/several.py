@@ -62,6 +62,8 @@ def build_several(
     model: nn.Module,
     config: OptimConfig,
     run_length: Callable[[OptimConfig], tuple[int | None, int | None]] | None = None,
+    *,
+    trainer: Any = None,
 ) -> list[Built]:
     """Build every entry of ``config.optimizers`` on its share of ``model``'s parameters.
 
@@ -70,6 +72,7 @@ def build_several(
         config: An ``optim:`` section with ``optimizers``.
         run_length: ``entry config -> (total scheduler steps, per epoch)``; without it the
             run length is unknown (schedules that need it raise).
+        trainer: The Lightning trainer, if any (see :func:`build_optimizer`).
 
     Raises:
         ConfigError: A selection that matches nothing or overlaps another, a parameter
@@ -82,7 +85,7 @@ def build_several(
     for (name, entry), params in zip(config.optimizers.items(), shares, strict=True):  # type: ignore[union-attr]
         key = f"optim.optimizers.{name}"
         try:
-            optimizer = build_optimizer(model, entry.config, only=params)
+            optimizer = build_optimizer(model, entry.config, only=params, trainer=trainer)
             groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
             total, per_epoch = run_length(entry.config) if run_length else (None, None)
             scheduler = build_scheduler(optimizer, entry.config, total, per_epoch, groups.schedules)

@@ -44,7 +44,9 @@ def configure_several(module: pl.LightningModule, config: OptimConfig) -> list[d
         plan = run_plan(trainer, entry)
         return plan.total, plan.steps_per_epoch
 
-    built = build_several(module, config, run_length if trainer is not None else None)
+    built = build_several(
+        module, config, run_length if trainer is not None else None, trainer=trainer
+    )
     out: list[dict[str, Any]] = []
     for b in built:
         if trainer is not None and has_modes(b.optimizer):
