@@ -360,11 +360,21 @@ def _cycle_locator(
 
         return walk
 
+    def start_of(cycle: int) -> float:
+        return (1 - mult**cycle) / (1 - mult) * period
+
     def geometric(step: int) -> tuple[int, float, float]:
-        # timm CosineLRScheduler._get_lr, term for term.
+        # timm CosineLRScheduler._get_lr, term for term; then one correction each way,
+        # because with mult within a few ulps of 1 the log rounds to the wrong cycle
+        # and the step would lie outside it (a negative position, a complex k_decay power).
         cycle = math.floor(math.log(1 - step / period * (1 - mult), mult))
+        if cycle > 0 and start_of(cycle) > step:
+            cycle -= 1
+        elif start_of(cycle + 1) <= step:
+            cycle += 1
         length = mult**cycle * period
-        return cycle, step - (1 - mult**cycle) / (1 - mult) * period, length
+        into = min(max(step - start_of(cycle), 0.0), length)
+        return cycle, into, length
 
     return geometric
 
