@@ -213,8 +213,11 @@ def keep_speed_flags(optimizer: torch.optim.Optimizer) -> None:
         return
 
     def restore(opt: torch.optim.Optimizer) -> None:
-        for group, flags in zip(opt.param_groups, built, strict=True):
-            group.update(flags)
+        # Groups added since the build (a join restored from the checkpoint) were filled
+        # from ``defaults`` by ``add_param_group``; they get the defaults' flags back.
+        added = {k: opt.defaults[k] for k in FLAGS if k in opt.defaults}
+        for i, group in enumerate(opt.param_groups):
+            group.update(built[i] if i < len(built) else added)
             if not group.get("fused"):
                 continue
             for p in group["params"]:
