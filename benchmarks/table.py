@@ -49,12 +49,16 @@ def main() -> None:
         raise SystemExit(f"README.md has no {START} ... {END} block")
     rows = [line for line in match[1].splitlines() if line.startswith("|")][2:]
     table: list[str] = []
-    for row in rows:  # keep the order: fresh rows go where their script's rows were
+    placed: set[str] = set()
+    for row in rows:  # keep the order: fresh rows go where their script's first row was
         script = next((name for name in fresh if name in row.rsplit("|", 2)[-2]), None)
         if script is None:
             table.append(row)
-        elif fresh[script]:
-            table.extend(fresh.pop(script))
+        elif script not in placed:  # later old rows of a script that was run are dropped
+            placed.add(script)
+            table.extend(fresh[script])
+    for name in placed:
+        del fresh[name]
     table.extend(row for rows_ in fresh.values() for row in rows_)  # scripts new to the table
     block = "\n".join([START, HEADER, *table, END])
     if args.dry_run:
