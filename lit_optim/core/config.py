@@ -129,6 +129,7 @@ class LayerDecay:
         if self.rate > 1:
             raise ConfigError(f"{key}.rate", f"must be in (0, 1], got {self.rate}")
         _check_number(f"{key}.num_layers", self.num_layers, minimum=1, integer=True)
+        _check_type(f"{key}.layers", self.layers, str, "a regex string", optional=True)
 
 
 @dataclass
@@ -216,6 +217,10 @@ class GroupRule:
 
     def validate(self, key: str) -> None:
         """Raise :class:`ConfigError` on a rule that can never be right."""
+        _check_type(f"{key}.name", self.name, str, "a string", optional=True)
+        _check_strings(f"{key}.params", self.params, 'e.g. ["head.*"]')
+        _check_strings(f"{key}.modules", self.modules, "e.g. [torch.nn.LayerNorm]")
+        _check_type(f"{key}.frozen", self.frozen, bool, "true or false")
         if not self.params and not self.modules and self.ndim is None:
             raise ConfigError(
                 key,
@@ -321,7 +326,13 @@ class OptimConfig:
     optimizers: dict[str, Spec] | None = None
 
     def __post_init__(self) -> None:
-        # Python users may pass plain dicts; jsonargparse passes dataclasses already.
+        # Python users and the CLI pass plain dicts; the key path names the rule.
+        if not isinstance(self.groups, list | tuple) and self.groups is not None:
+            raise ConfigError(
+                "optim.groups",
+                f"expected a list of rules, got {type(self.groups).__name__} {self.groups!r} "
+                '(e.g. [{name: head, params: ["head.*"], lr_scale: 10}])',
+            )
         self.groups = [
             _coerce(GroupRule, g, f"optim.groups[{i}]") for i, g in enumerate(self.groups or [])
         ]
@@ -381,6 +392,8 @@ class OptimConfig:
             self.lr_scaling.validate()
         _check_choice("optim.interval", self.interval, ("step", "epoch"))
         _check_number("optim.frequency", self.frequency, minimum=1, integer=True)
+        _check_type("optim.monitor", self.monitor, str, "a metric name", optional=True)
+        _check_type("optim.summary", self.summary, bool, "true or false")
 
     def _check_several(self) -> None:
         if not isinstance(self.optimizers, Mapping) or not self.optimizers:
@@ -534,6 +547,24 @@ def _coerce(cls: type[Any], value: Any, key: str) -> Any:
     return cls(**value)
 
 
+def _check_type(key: str, value: Any, kind: type, what: str, *, optional: bool = False) -> None:
+    if (value is None and optional) or isinstance(value, kind):
+        return
+    raise ConfigError(key, f"expected {what}, got {type(value).__name__} {value!r}")
+
+
+def _check_strings(key: str, value: Any, example: str) -> None:
+    if not isinstance(value, list | tuple):
+        raise ConfigError(
+            key, f"expected a list of strings ({example}), got {type(value).__name__} {value!r}"
+        )
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ConfigError(
+                f"{key}[{i}]", f"expected a string ({example}), got {type(item).__name__} {item!r}"
+            )
+
+
 def _check_number(
     key: str,
     value: Any,
@@ -545,7 +576,8 @@ def _check_number(
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
+        what = "an integer" if integer else "a number"
+        raise ConfigError(key, f"expected {what}, got {type(value).__name__} {value!r}")
     if integer and not float(value).is_integer():
         raise ConfigError(key, f"expected an integer, got {value!r}")
     if not math.isfinite(value):

@@ -10,27 +10,37 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
 from pathlib import Path
 from types import MethodType
-from typing import Any
+from typing import Any, Optional
 
 import lightning.pytorch as pl
-from jsonargparse import DefaultHelpFormatter
+from jsonargparse import DefaultHelpFormatter, Namespace
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
-from lit_optim.core.plan import RunPlan, preview
+from lit_optim.core.plan import Preview, RunPlan, preview
 from lit_optim.core.schedules import build_schedule
-from lit_optim.lightning import types as _types  # noqa: F401  (registers Spec with jsonargparse)
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.loop import loop_before_fit
+from lit_optim.lightning.messages import bad_config_message
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.lightning.modes import add_modes_callback
+from lit_optim.lightning.optim_args import OPTIM_FLAG, layer_optim_args
+from lit_optim.lightning.resume import (
+    check_resume,
+    continue_version,
+    last_checkpoint,
+    read_checkpoint,
+)
+from lit_optim.lightning.startup import StartupOutput
+from lit_optim.lightning.types import OptimSection
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
@@ -67,35 +77,77 @@ class LitOptimCLI(LightningCLI):
             "formatter_class": _HelpFormatter,
             **(kwargs.get("parser_kwargs") or {}),
         }
-        super().__init__(*args, **kwargs)
+        # Lightning's banner, seed line and tips wait until the config has passed, so a
+        # refused config prints its error line first (see lightning/startup.py).
+        self._startup = StartupOutput()
+        self._startup.hold()
+        try:
+            super().__init__(*args, **kwargs)
+        except BaseException as err:
+            if bad_config_message(err) is None:
+                self._startup.release()
+            else:
+                self._startup.drop()
+            raise
+        self._startup.release()
+
+    def setup_parser(
+        self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any]
+    ) -> None:
+        """Lightning's parser; without subcommands (the tools) it also reads ``fit``'s arguments.
+
+        A run's saved ``config.yaml`` and ``--print_config`` output hold ``ckpt_path`` and
+        the other arguments of ``Trainer.fit``; the tools accept them (and ignore them).
+        """
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if not add_subcommands:
+            trainer_class = (
+                self.trainer_class if isinstance(self.trainer_class, type) else pl.Trainer
+            )
+            self.parser.add_method_arguments(
+                trainer_class, "fit", skip=set(self.subcommands()["fit"])
+            )
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        """Add the top-level ``optim:`` section."""
-        # A plain (not Optional) dataclass: jsonargparse then keeps `class_path: SGD`-style
-        # short names as data and resolves `class_path: Poly` to lit_optim schedules.
+        """Add the top-level ``optim:`` section, as one opaque value (see ``optim_args``)."""
         parser.add_argument(
-            "--optim",
-            type=OptimConfig,
-            help="Optimizer, param groups and schedule (see lit_optim.OptimConfig).",
+            OPTIM_FLAG,
+            type=Optional[OptimSection],  # noqa: UP045  (jsonargparse reads the typing form)
+            default=None,
+            help="Optimizer, param groups and schedule (see lit_optim.OptimConfig). "
+            "Layered like configs: --optim '{...}' or --optim FILE merges a section, "
+            "--optim.KEY VALUE sets one value (--optim.warmup.steps 10).",
         )
 
-    def before_instantiate_classes(self) -> None:
-        """Build every schedule under its own key path before jsonargparse instantiates it.
+    def parse_arguments(self, parser: Any, args: Any) -> None:
+        """Parse, with the ``optim:`` section layered by us and validated before anything runs.
 
-        jsonargparse builds ``class_path: Lambda`` schedules itself, where a bad argument
-        cannot know whether it sits in ``optim.schedule`` or ``optim.groups[2].schedule``.
+        jsonargparse sees the section as one opaque value: its layers (configs, ``--optim``,
+        ``--optim.KEY``) are merged by :func:`layer_optim_args`, and the one validator,
+        :meth:`OptimConfig.from_dict`, checks it right here, before the seed is set or
+        any model, trainer or logger is built.
         """
-        optim = self._config_section_raw().get("optim")
-        if optim is not None:
-            check_schedules(optim)
+        if isinstance(args, dict | Namespace):
+            self.config = parser.parse_object(args)
+        else:
+            args, _ = layer_optim_args(sys.argv[1:] if args is None else list(args))
+            self.config = parser.parse_args(args)
+        section = self._config_section_raw(self.config).get("optim")
+        #: The validated top-level section (``None``: none was given, whatever its values).
+        self.cli_optim: OptimConfig | None = None
+        if section is not None:
+            plain = dict(section) if isinstance(section, Mapping) else section
+            self.cli_optim = OptimConfig.from_dict(plain)
+            check_schedules(plain)
 
-    def _config_section_raw(self) -> Any:
-        return self.config[self.subcommand] if self.subcommand else self.config
+    def _config_section_raw(self, config: Any) -> Any:
+        subcommand = config.get("subcommand")
+        return config[subcommand] if subcommand else config
 
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
         super().instantiate_classes()
-        config = self._cli_optim()
+        config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)
         elif isinstance(self.model, OptimMixin):
@@ -110,21 +162,34 @@ class LitOptimCLI(LightningCLI):
         #: The config the model's optimizers are built from (``None``: the model's own code).
         self.optim_config = config
 
-    def _cli_optim(self) -> OptimConfig | None:
-        """The ``optim:`` section, or ``None`` when it was left at its defaults."""
-        config = self._config_section().get("optim")
-        return None if config is None or config == OptimConfig() else config
-
     def before_fit(self) -> None:
-        """Validate the whole optim config before Lightning writes logs or checkpoints."""
+        """Validate the whole optim config and the resume before Lightning writes anything.
+
+        Then Lightning's held start-up lines are printed and training starts.
+        """
+        plan = None
         if self.optim_config is not None:
-            preflight(self.model, self.optim_config, self.trainer, self.datamodule)
+            plan = preflight(self.model, self.optim_config, self.trainer, self.datamodule)
         section = self._config_section()
-        if section.get("ckpt_path") == "last":
-            found = last_checkpoint(self.trainer)
-            if found is not None:
-                rank_zero_info(f"lit-optim: ckpt_path 'last' resumes from {found}")
-                section["ckpt_path"] = str(found)
+        ckpt_path = section.get("ckpt_path")
+        found = last_checkpoint(self.trainer) if ckpt_path == "last" else None
+        if found is not None:
+            ckpt_path = section["ckpt_path"] = str(found)
+        state = read_checkpoint(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
+        if plan is not None:
+            check_resume(plan.scheduler, state)
+        if found is not None:
+            continue_version(self.trainer, found, state)
+        self._startup.release()
+        if found is not None:
+            rank_zero_info(f"lit-optim: ckpt_path 'last' resumes from {found}")
+
+    def before_validate(self) -> None:
+        """Print Lightning's held start-up lines."""
+        self._startup.release()
+
+    before_test = before_validate
+    before_predict = before_validate
 
     def _config_section(self) -> Any:
         return self.config_init[self.subcommand] if self.subcommand else self.config_init
@@ -133,27 +198,6 @@ class LitOptimCLI(LightningCLI):
 def _is_plateau(spec: Any) -> bool:
     path = spec.get("class_path") if isinstance(spec, Mapping) else spec
     return is_torch_scheduler(spec) and str(path).rsplit(".", 1)[-1] == "ReduceLROnPlateau"
-
-
-def last_checkpoint(trainer: pl.Trainer) -> Path | None:
-    """The newest checkpoint of this experiment, for ``--ckpt_path last``.
-
-    Lightning looks for ``last`` only in the checkpoint directory of the *new* run, which
-    a versioned logger (``version_N``) has just made empty. When no ModelCheckpoint has a
-    fixed ``dirpath``, look through every version of the logger's experiment instead:
-    the newest ``last.ckpt``, else the newest ``*.ckpt``. ``None`` leaves it to Lightning
-    (which warns and starts from scratch, so one command serves first start and restarts).
-    """
-    fixed = [c for c in trainer.checkpoint_callbacks if getattr(c, "dirpath", None)]
-    logger = trainer.logger
-    if fixed or logger is None or logger.save_dir is None:
-        return None
-    root = Path(logger.save_dir) / (logger.name or "")
-    for pattern in ("version_*/checkpoints/last.ckpt", "version_*/checkpoints/*.ckpt"):
-        found = sorted(root.glob(pattern), key=lambda p: p.stat().st_mtime)
-        if found:
-            return found[-1]
-    return None
 
 
 def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:
@@ -185,11 +229,15 @@ def check_schedules(optim: Any) -> None:
 
 def preflight(
     model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
-) -> None:
+) -> Preview | None:
     """Build what ``fit`` will build, on the real model, so a bad config fails first.
 
     When the training data is not known before ``fit`` (no datamodule), the run-length
     checks wait for ``configure_optimizers``; everything else is checked here.
+
+    Returns:
+        The preview of the run, or ``None`` when its length is not known yet.
+
     """
     loop = loop_before_fit(trainer, datamodule)
     if datamodule is None and trainer.max_steps == -1:
@@ -198,7 +246,8 @@ def preflight(
     scale = None
     if config.lr_scaling is not None and datamodule is not None:
         scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
-    preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
+    built = preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
+    return None if datamodule is None and trainer.max_steps == -1 else built
 
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.

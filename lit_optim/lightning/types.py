@@ -6,7 +6,7 @@ free of jsonargparse.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -69,3 +69,47 @@ def _dump_spec(value: Any) -> Any:
 
 
 register_type(Spec, serializer=_dump_spec, deserializer=_parse_spec)
+
+
+class OptimSection(Mapping[str, Any]):
+    """The top-level ``optim:`` section as jsonargparse holds it: plain, unchecked data.
+
+    jsonargparse never looks inside it, so :meth:`OptimConfig.from_dict` (the one
+    validator) sees the section exactly as written and names every mistake by its key
+    path. :mod:`lit_optim.lightning.optim_args` layers it from configs and overrides.
+    Not a dict subclass: jsonargparse would take a dict apart into nested keys.
+    """
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"OptimSection({self._data!r})"
+
+
+def _parse_section(value: Any) -> Any:
+    # Anything but a mapping is handed on as it is: the validator says what is wrong.
+    return OptimSection(value) if isinstance(value, Mapping) else value
+
+
+def _dump_section(value: Any) -> Any:
+    if not isinstance(value, Mapping):
+        return value
+    section = dict(value)
+    optimizer = section.get("optimizer")
+    if isinstance(optimizer, Mapping):
+        # Every init arg spelled out, so --print_config and config.yaml show what runs.
+        section["optimizer"] = _with_optimizer_defaults(optimizer)
+    return section
+
+
+register_type(OptimSection, serializer=_dump_section, deserializer=_parse_section)
