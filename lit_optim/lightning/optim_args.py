@@ -35,7 +35,7 @@ from jsonargparse import get_loader
 
 from lit_optim.core.errors import ConfigError
 
-__all__ = ["OPTIM_FLAG", "layer_optim_args", "merge_layers", "read_optim_value"]
+__all__ = ["OPTIM_FLAG", "layer_optim_args", "merge_layers", "optim_section", "read_optim_value"]
 
 OPTIM_FLAG = "--optim"
 _CONFIG_FLAGS = ("--config", "-c")
@@ -56,6 +56,13 @@ def layer_optim_args(args: Sequence[str]) -> tuple[list[str], bool]:
         ConfigError: An ``--optim...`` value is missing, unreadable, or cannot be applied.
 
     """
+    kept, section = _layer(args)
+    if section is _MISSING:
+        return kept, False
+    return [*kept, f"{OPTIM_FLAG}={_dump(section)}"], section is not None
+
+
+def _layer(args: Sequence[str]) -> tuple[list[str], Any]:
     kept: list[str] = []
     section: Any = _MISSING
     i = 0
@@ -82,36 +89,48 @@ def layer_optim_args(args: Sequence[str]) -> tuple[list[str], bool]:
             section = _merge(section, read_optim_value(value))
         else:
             section = _set_dotted(section, flag[2:], value)
-    if section is _MISSING:
-        return kept, False
-    return [*kept, f"{OPTIM_FLAG}={_dump(section)}"], section is not None
+    return kept, section
 
 
 def read_optim_value(value: str | Path, key: str = OPTIM_FLAG) -> Any:
-    """The section given to ``--optim``: a YAML mapping or a file with one.
+    """The section given to ``--optim``: a YAML file with a top-level ``optim:``, or a mapping.
 
-    A file may be a whole config (its top-level ``optim:`` is read; any other key is an
-    error, since ``--optim`` never sets anything else) or the bare section.
+    A file is read as one more config layer that may only hold ``optim:`` (the same file
+    works with ``--config``); an inline value is the section itself
+    (``--optim '{optimizer: SGD}'``).
     """
     path = Path(value)
-    text = str(value)
-    from_file = _is_file(path)
-    if from_file:
-        text = path.read_text()
-        key = f"{key} {value}"
-    data = _load(text, key)
-    if isinstance(data, Mapping) and "optim" in data:
-        others = sorted(str(k) for k in data if k != "optim")
-        if others:
-            raise ConfigError(
-                key,
-                f"holds more than an optim: section ({', '.join(others)}); --optim reads only "
-                "the optim: section, give the whole file with --config",
-            )
-        return data["optim"]
-    if not from_file and isinstance(data, str):
-        raise ConfigError(key, f"no such file {text!r}; give a YAML file or a mapping")
-    return data
+    if not _is_file(path):
+        data = _load(str(value), key)
+        if isinstance(data, str):
+            raise ConfigError(key, f"no such file {data!r}; give a YAML file or a mapping")
+        return data
+    key = f"{key} {value}"
+    try:
+        data = _load(path.read_text(), key)
+    except OSError as err:
+        raise ConfigError(key, f"cannot read it ({err.strerror}); give a YAML file") from None
+    if not isinstance(data, Mapping) or not isinstance(data.get("optim"), Mapping):
+        found = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
+        raise ConfigError(
+            key,
+            f"expected a top-level `optim:` mapping, found {found or 'nothing'} "
+            "(e.g. optim: {optimizer: {class_path: torch.optim.SGD, init_args: {lr: 0.05}}})",
+        )
+    others = sorted(str(k) for k in data if k != "optim")
+    if others:
+        raise ConfigError(
+            key,
+            f"holds more than an optim: section ({', '.join(others)}); --optim reads only "
+            "the optim: section, give the whole file with --config",
+        )
+    return data["optim"]
+
+
+def optim_section(args: Sequence[str]) -> Any:
+    """The layered ``optim:`` section of a command line (``None`` when none is given)."""
+    _, section = _layer(args)
+    return None if section is _MISSING else section
 
 
 def merge_layers(base: Any, layer: Any) -> Any:

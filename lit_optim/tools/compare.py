@@ -2,7 +2,8 @@
 
 Every run starts from the same base config (model, data, trainer settings) and the same
 seed, so the model initialisation and the batch order are identical; only the ``optim:``
-section differs -- each ``--optim`` file's section replaces the base's as a whole.
+section differs -- each ``--optim`` file's section is layered on the base's exactly as
+``fit --optim FILE`` layers it (mappings merge, a new ``class_path`` or list replaces).
 Runs are trained one after another in this process. The result is one PNG (train loss per
 step, the validation metric per epoch, the lr per step; one colour per run) and a markdown
 table (final train loss, best validation metric, wall time, steps/s) printed and saved
@@ -20,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-import yaml
 from lightning.pytorch.callbacks import Callback
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.plan import RunPlan, preview
-from lit_optim.lightning.cli import attach_config
+from lit_optim.lightning.cli import with_default_config
 from lit_optim.lightning.loop import loop_before_fit
+from lit_optim.lightning.optim_args import OPTIM_FLAG, optim_section, read_optim_value
 from lit_optim.tools.plot import COLORS
 
-__all__ = ["RunResult", "compare_command", "load_optim_file", "markdown_table"]
+__all__ = ["RunResult", "compare_command", "markdown_table"]
 
 # Compare collects what it draws itself; the runs write no logs or checkpoints.
 _QUIET_TRAINER = (
@@ -108,7 +109,9 @@ def compare_command(
     names = [Path(f).stem for f in optim_files]
     if len(set(names)) != len(names):
         raise ConfigError("--optim", f"file names must differ (they label the runs): {names}")
-    configs = [load_optim_file(Path(f)) for f in optim_files]
+    # Every section is checked before the first run trains.
+    layers = [_optim_layer(Path(f)) for f in optim_files]
+    configs = [_layered_config(cli_args, layer) for layer in layers]
     higher = mode == "max" or (mode == "auto" and "loss" not in metric)
 
     base = resolve_run(cli_args, build=False)
@@ -123,9 +126,9 @@ def compare_command(
     run_args = [*cli_args, *_QUIET_TRAINER, f"--seed_everything={seed}"]
 
     results = []
-    for i, (name, config) in enumerate(zip(names, configs, strict=True)):
+    for i, name in enumerate(names):
         note(f"[{i + 1}/{len(names)}] {name}: training (seed {seed})")
-        result = _train(run_args, name, config, metric)
+        result = _train([*run_args, *layers[i]], name, metric)
         if not result.metric:
             raise ConfigError(
                 "--metric",
@@ -151,30 +154,18 @@ def compare_command(
     return results
 
 
-def load_optim_file(path: Path) -> OptimConfig:
-    """Read the ``optim:`` section of a YAML file into an :class:`OptimConfig`.
+def _optim_layer(path: Path) -> list[str]:
+    """The arguments that layer ``path``'s ``optim:`` section on the base run, as ``fit`` would."""
+    section = read_optim_value(path)
+    quiet = [] if "summary" in section else [f"{OPTIM_FLAG}.summary=false"]  # one table per run
+    return [OPTIM_FLAG, str(path), *quiet]
 
-    Raises:
-        ConfigError: The file is missing, not YAML, or has no top-level ``optim:`` mapping.
 
-    """
-    key = f"--optim {path}"
+def _layered_config(cli_args: list[str], layer: list[str]) -> OptimConfig:
     try:
-        data = yaml.safe_load(Path(path).read_text())
-    except OSError as err:
-        raise ConfigError(key, f"cannot read it ({err.strerror}); give a YAML file") from None
-    except yaml.YAMLError as err:
-        raise ConfigError(key, f"not valid YAML: {err}") from None
-    if not isinstance(data, Mapping) or not isinstance(data.get("optim"), Mapping):
-        found = ", ".join(map(str, data)) if isinstance(data, Mapping) else type(data).__name__
-        raise ConfigError(
-            key,
-            f"expected a top-level `optim:` mapping, found {found or 'nothing'} "
-            "(e.g. optim: {optimizer: {class_path: torch.optim.SGD, init_args: {lr: 0.05}}})",
-        )
-    section = dict(data["optim"])
-    section.setdefault("summary", False)  # one table per run would drown the comparison
-    return OptimConfig.from_dict(section, key="optim")
+        return OptimConfig.from_dict(optim_section(with_default_config(["fit", *cli_args, *layer])))
+    except ConfigError as err:
+        raise ConfigError(err.key, f"{err.reason} (in {OPTIM_FLAG} {layer[1]})") from None
 
 
 def markdown_table(results: Sequence[RunResult], metric: str, higher: bool = True) -> str:
@@ -289,12 +280,11 @@ class _Recorder(Callback):
             self.values.append((trainer.current_epoch, float(value)))
 
 
-def _train(args: list[str], name: str, config: OptimConfig, metric: str) -> RunResult:
+def _train(args: list[str], name: str, metric: str) -> RunResult:
     from lit_optim.tools.resolve import quiet_lightning, resolve_run
 
-    run = resolve_run(args, build=False)
+    run = resolve_run(args, build=False)  # the CLI attaches the layered section
     model, trainer, datamodule = run.model, run.trainer, run.datamodule
-    attach_config(model, config)
     recorder = _Recorder(metric)
     trainer.callbacks.append(recorder)
     with quiet_lightning():

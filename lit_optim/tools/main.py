@@ -12,6 +12,7 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from argparse import ArgumentError
 from pathlib import Path
@@ -185,6 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``lit-optim`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     saved_argv = sys.argv
+    # Like `python -m lit_optim`: modules of the working directory (a project's own model,
+    # `examples.plain_model`) are importable by class_path. Appended, so nothing installed
+    # is shadowed by a local directory of the same name.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         if args and args[0] in TOOLS:
             run_tool(args[0], args[1:])
