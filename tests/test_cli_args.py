@@ -176,7 +176,7 @@ def test_misspelled_top_level_key_with_a_mapping_gets_a_suggestion(workdir, caps
         args = ["--optim.shedule", yaml.safe_dump(spec, default_flow_style=True)]
     assert run("fit", "--config", POLY, *args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: optim.shedule: unknown key; did you mean 'schedule'?"), err
+    assert err.startswith("error: optim.shedule: unknown key; did you mean 'schedule'"), err
     assert len(err.splitlines()) == 1
 
 
@@ -197,7 +197,7 @@ def test_a_written_section_equal_to_the_defaults_still_replaces_the_models_adam(
     capsys.readouterr()
     assert run("groups", "--config", config) == 0
     table = capsys.readouterr().out
-    assert "AdamW param groups" in table, table
+    assert table.startswith("AdamW"), table
 
 
 # --------------------------------------------------------------------------- saved configs
@@ -213,7 +213,7 @@ def test_tools_read_a_runs_saved_config_and_print_config_output(workdir, capsys)
     for source in (str(saved), printed_cfg):
         capsys.readouterr()
         assert run("groups", "--config", source) == 0, capsys.readouterr().err
-        assert "SGD param groups" in capsys.readouterr().out
+        assert capsys.readouterr().out.startswith("SGD")
         out = workdir / f"lr_{Path(source).stem}.csv"
         assert run("plot", "--config", source, "--ascii", "--data", str(out)) == 0
         assert out.is_file()
