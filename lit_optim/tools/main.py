@@ -161,8 +161,9 @@ def _compare_parser() -> argparse.ArgumentParser:
     p = _parser(
         "compare",
         "Train the same model on the same data with the same seed once per --optim file "
-        "(each holds an optim: section that replaces the base config's), then draw train "
-        "loss, validation metric and lr of every run in one PNG with a markdown table.",
+        "(each holds an optim: section, layered on the base config's like fit --optim FILE), "
+        "then draw train loss, validation metric and lr of every run in one PNG with a "
+        "markdown table.",
     )
     p.add_argument(
         "--optim",
