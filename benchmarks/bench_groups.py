@@ -1,33 +1,42 @@
-"""Param-group building: time vs. parameter count, group count and AdamW step time on a ViT-B.
+"""Param-group building: time vs parameter count, and group count vs timm's.
 
-Everything is measured side by side in one run:
+1. ``build_param_groups`` time for 1k / 10k / 100k parameter tensors (ViT-named trees on
+   the meta device; 3 rules + no_decay + layer decay), interleaved in one process with
+   torch's own ``AdamW(params)`` constructor on the same tensors (the baseline: what any
+   optimizer costs to build), median of the per-round ratios; and the growth per 10x more
+   tensors (linear growth: 10x).
+2. Group count for layer decay + no_decay on every timm architecture whose parameter
+   names, shapes and ``group_matcher`` were recorded from timm 1.0.31
+   (``tests/fixtures/layer_decay/*.json``, written by
+   ``tests/fixtures/record_layer_decay.py``), vs the number of groups timm's
+   ``param_groups_layer_decay`` made for the same model (recorded in the same files).
 
-1. ``build_param_groups`` time for 1k / 10k / 100k parameter tensors (ViT-named trees on the
-   meta device, rules + no_decay + layer decay all on), median of repeats, and the ratio per
-   10x more tensors (linear growth -> ~10).
-2. Group count for layer decay + no_decay on a 12-block ViT-Base-shaped model, ours vs.
-   timm's ``param_groups_layer_decay`` (2 groups per layer id: 2 * (12 + 2)).
-3. AdamW step time with our groups vs. one single group on that model (median of
-   interleaved repeats), for the default implementation and for ``foreach=True``.
+The step time with these groups is in ``bench_optimizer_step.py`` (against torch fused,
+one group). Prints markdown rows ``| what | figure | baseline | target | command |``.
 
-Run: ``python benchmarks/bench_groups.py`` (about a minute on a laptop CPU).
+    python benchmarks/bench_groups.py            # 1k / 10k / 100k tensors
+    python benchmarks/bench_groups.py --quick    # 1k / 10k, 1 round: a smoke run
 """
 
 from __future__ import annotations
 
-import os
-import statistics
-import time
-from collections.abc import Callable
+import argparse
+import itertools
+import sys
+from pathlib import Path
 
 import torch
+from rows import interleaved, row
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from test_layer_decay import TIMM, fixture, layer_decay, rebuild
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.groups import build_param_groups
 
-Clock = Callable[[], float]
-
+COMMAND = "python benchmarks/bench_groups.py"
 ADAMW_DEFAULTS = {
     "lr": 1e-3,
     "betas": (0.9, 0.999),
@@ -40,50 +49,6 @@ ADAMW_DEFAULTS = {
     "differentiable": False,
     "fused": None,
 }
-
-
-class Attention(nn.Module):
-    def __init__(self, dim: int, device: str) -> None:
-        super().__init__()
-        self.qkv = nn.Linear(dim, 3 * dim, device=device)
-        self.proj = nn.Linear(dim, dim, device=device)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, device: str) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, 4 * dim, device=device)
-        self.fc2 = nn.Linear(4 * dim, dim, device=device)
-
-
-class Block(nn.Module):
-    def __init__(self, dim: int, device: str) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, device=device)
-        self.attn = Attention(dim, device)
-        self.norm2 = nn.LayerNorm(dim, device=device)
-        self.mlp = Mlp(dim, device)
-
-
-class PatchEmbed(nn.Module):
-    def __init__(self, dim: int, device: str) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(3, dim, 16, 16, device=device)
-
-
-class ViT(nn.Module):
-    """Parameter names and shapes of timm's ``vit_base_patch16_224`` (depth, dim vary)."""
-
-    def __init__(self, depth: int, dim: int, device: str = "cpu") -> None:
-        super().__init__()
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim, device=device))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 197, dim, device=device))
-        self.patch_embed = PatchEmbed(dim, device)
-        self.blocks = nn.Sequential(*(Block(dim, device) for _ in range(depth)))
-        self.norm = nn.LayerNorm(dim, device=device)
-        self.head = nn.Linear(dim, 1000, device=device)
-
-
 CONFIG = OptimConfig(
     optimizer="torch.optim.AdamW",
     groups=[
@@ -92,77 +57,112 @@ CONFIG = OptimConfig(
         {"name": "norms", "modules": ["LayerNorm"], "weight_decay": 0.0},
     ],
     layer_decay={"rate": 0.75},
+    summary=False,
 )
 
 
-def median_time(fn: Callable[[], object], repeats: int, clock: Clock = time.perf_counter) -> float:
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return statistics.median(times)
+class Block(nn.Module):
+    """timm ViT block parameter layout: norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, device="meta")
+        self.attn = nn.Module()
+        self.attn.qkv = nn.Linear(dim, 3 * dim, device="meta")
+        self.attn.proj = nn.Linear(dim, dim, device="meta")
+        self.norm2 = nn.LayerNorm(dim, device="meta")
+        self.mlp = nn.Module()
+        self.mlp.fc1 = nn.Linear(dim, 4 * dim, device="meta")
+        self.mlp.fc2 = nn.Linear(4 * dim, dim, device="meta")
 
 
-def bench_build_time() -> None:
-    print("1. build_param_groups time (3 rules + no_decay + layer decay, ViT-named tree)")
-    print(
-        f"   {'tensors':>8} {'wall s':>8} {'cpu s':>8} {'cpu us/tensor':>14} {'cpu x per 10x':>14}"
+class ViT(nn.Module):
+    """timm ViT parameter names, ``depth`` blocks of 12 tensors + 6 (meta device)."""
+
+    def __init__(self, depth: int, dim: int = 2) -> None:
+        super().__init__()
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim, device="meta"))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 197, dim, device="meta"))
+        self.patch_embed = nn.Module()
+        self.patch_embed.proj = nn.Conv2d(3, dim, 16, 16, device="meta")
+        self.blocks = nn.Sequential(*(Block(dim) for _ in range(depth)))
+        self.norm = nn.LayerNorm(dim, device="meta")
+        self.head = nn.Linear(dim, 1000, device="meta")
+
+
+def build_time_rows(depths: list[int], rounds: int) -> list[str]:
+    """Rows 1: absolute times, ratio to torch's constructor, growth per 10x."""
+    sizes, seconds, ratios = [], [], []
+    for depth in depths:
+        model = ViT(depth)
+        params = list(model.parameters())
+        t = interleaved(
+            {
+                "torch": lambda p=params: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.05),
+                "ours": lambda m=model: build_param_groups(m, CONFIG, ADAMW_DEFAULTS),
+            },
+            rounds,
+        )
+        sizes.append(len(params))
+        seconds.append(t["ours"].seconds)
+        ratios.append((t["ours"].ratio, t["torch"].seconds))
+    growth = [b / a for a, b in itertools.pairwise(seconds)]
+    largest = f"{sizes[-1] / 1000:.0f}k"
+    what = " / ".join(f"{n / 1000:.0f}k" for n in sizes)
+    return [
+        row(
+            f"build groups (3 rules + no_decay + layer decay), {largest} tensors",
+            f"{seconds[-1]:.2f} s: **{ratios[-1][0]:.1f}x** (median of {rounds} rounds)",
+            f"torch `AdamW(params)` constructor on the same {largest} tensors "
+            f"({ratios[-1][1]:.2f} s), interleaved, same process",
+            "100k < 1 s",
+            COMMAND,
+        ),
+        row(
+            f"build groups, growth from {what} tensors",
+            " / ".join(f"{s:.3f} s" for s in seconds)
+            + ": "
+            + ", ".join(f"**{g:.1f}x**" for g in growth)
+            + " per 10x",
+            "the build for 10x fewer tensors in the same run (linear growth: 10x)",
+            "≈ 10x (linear)",
+            COMMAND,
+        ),
+    ]
+
+
+def group_count_row() -> str:
+    """Row 2: our group count vs timm's recorded one on every timm fixture."""
+    counts = {}
+    for key in TIMM:
+        record = fixture(key)
+        ours = len(layer_decay(rebuild(record, with_matcher=True)).groups)
+        counts[key] = (ours, record["num_groups"])
+    at_most = sum(ours <= theirs for ours, theirs in counts.values())
+    equal = sum(ours == theirs for ours, theirs in counts.values())
+    detail = ", ".join(f"{name} {o}/{t}" for name, (o, t) in counts.items())
+    versions = fixture(TIMM[0])["versions"]
+    return row(
+        f"groups for layer decay + no_decay (rate 0.75), {len(counts)} timm architectures "
+        "rebuilt from recorded names and shapes",
+        f"**≤ timm on {at_most}/{len(counts)}** (equal on {equal}); ours/timm: {detail}",
+        f"timm {versions['timm']} `param_groups_layer_decay(model, weight_decay=0.05, "
+        "layer_decay=0.75)` group count on the same models, recorded "
+        "(`tests/fixtures/layer_decay/`)",
+        "≤ timm on all",
+        COMMAND,
     )
-    previous = None
-    for depth in (83, 833, 8333):  # 12 tensors per block + 6 -> ~1k, 10k, 100k
-        model = ViT(depth=depth, dim=2, device="meta")
-        n = sum(1 for _ in model.parameters())
-        repeats = 5 if n < 50_000 else 3
-
-        def run(m: nn.Module = model) -> object:
-            return build_param_groups(m, CONFIG, ADAMW_DEFAULTS)
-
-        wall = median_time(run, repeats)
-        cpu = median_time(run, repeats, time.process_time)
-        ratio = f"{cpu / previous:14.1f}" if previous else f"{'':>14}"
-        print(f"   {n:>8} {wall:8.3f} {cpu:8.3f} {cpu / n * 1e6:14.2f} {ratio}")
-        previous = cpu
-
-
-def bench_vit_base() -> None:
-    torch.manual_seed(0)
-    model = ViT(depth=12, dim=768)
-    config = OptimConfig(optimizer="torch.optim.AdamW", layer_decay={"rate": 0.75})
-    pg = build_param_groups(model, config, ADAMW_DEFAULTS)
-    timm_groups = 2 * (12 + 2)
-    print("\n2. groups for layer decay + no_decay on a 12-block ViT-Base-shaped model")
-    print(f"   ours: {len(pg.groups)}   timm (2 per layer id): {timm_groups}")
-    print(f"   names: {', '.join(g['name'] for g in pg.groups[:4])}, ...")
-
-    params = list(model.parameters())
-    n_params = sum(p.numel() for p in params)
-    for p in params:
-        p.grad = torch.randn_like(p) * 1e-3
-    print(f"\n3. AdamW step time on that model ({n_params / 1e6:.1f}M parameters, CPU)")
-    print(f"   {'impl':>14} {'ours ms':>8} {'1 group ms':>11} {'ratio':>6}")
-    for foreach in (None, True):
-        kw = {"foreach": foreach}
-        ours = torch.optim.AdamW(pg.groups, lr=1e-3, weight_decay=0.05, **kw)
-        single = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05, **kw)
-        ours.step()  # allocate state outside the timing
-        single.step()
-        t_ours, t_single = [], []
-        for _ in range(5):  # interleaved, so drift hits both alike
-            t_ours.append(median_time(ours.step, 1))
-            t_single.append(median_time(single.step, 1))
-        a, b = statistics.median(t_ours), statistics.median(t_single)
-        impl = "default" if foreach is None else "foreach=True"
-        print(f"   {impl:>14} {a * 1e3:8.1f} {b * 1e3:11.1f} {a / b:6.2f}")
-        del ours, single
 
 
 def main() -> None:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    start = time.perf_counter()
-    bench_build_time()
-    bench_vit_base()
-    print(f"\ntotal {time.perf_counter() - start:.0f} s (load average {os.getloadavg()[0]:.1f})")
+    """Print the rows."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1k / 10k, 1 round")
+    args = parser.parse_args()
+    depths = [83, 833] if args.quick else [83, 833, 8333]  # 12 per block + 6: ~1k, 10k, 100k
+    rows = build_time_rows(depths, 1 if args.quick else args.rounds)
+    print(*rows, group_count_row(), sep="\n", flush=True)
 
 
 if __name__ == "__main__":
