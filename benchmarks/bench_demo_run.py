@@ -9,6 +9,7 @@ warm-up run each) and the median of the per-pair time ratios is printed as one m
 row: ``| what | figure | baseline | target | command |``.
 
     python benchmarks/bench_demo_run.py [--pairs 7] [--epochs 2]
+    python benchmarks/bench_demo_run.py --quick    # 1 pair of 1 epoch, no warm-up: a smoke run
 """
 
 from __future__ import annotations
@@ -96,12 +97,16 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 pair of 1 epoch")
     args = parser.parse_args()
+    if args.quick:
+        args.pairs, args.epochs = 1, 1
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     ratios, ours, theirs = [], [], []
     with tempfile.TemporaryDirectory() as root:
-        run("lit_optim", root, args.epochs), run("hand", root, args.epochs)  # warm-up both
+        if not args.quick:
+            run("lit_optim", root, args.epochs), run("hand", root, args.epochs)  # warm-up
         for i in range(args.pairs):
             # alternate which goes first, so drift in machine load cancels out
             order = ("lit_optim", "hand") if i % 2 == 0 else ("hand", "lit_optim")
@@ -112,7 +117,8 @@ def main() -> None:
             steps = t["lit_optim"][1]
     median = statistics.median
     print(
-        f"| whole digits demo run ({args.epochs} epochs, {steps} steps + validation): "
+        f"| whole digits demo run ({args.epochs} epoch{'s' if args.epochs > 1 else ''}, "
+        f"{steps} steps + validation): "
         f"`OptimMixin` + `LRLogger`, lit_optim defaults (AdamW runs fused) "
         f"| {median(ours):.2f} s: **{median(ratios):.2f}x** (median of {args.pairs} A/B pairs) "
         f"| hand-written `configure_optimizers`, torch defaults (for-loop AdamW) + "

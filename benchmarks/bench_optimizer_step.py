@@ -13,6 +13,7 @@ One markdown row per compared variant: ``| what | figure | baseline | target | c
 
     python benchmarks/bench_optimizer_step.py                    # every case
     python benchmarks/bench_optimizer_step.py --case vit-adamw   # one case (see --help)
+    python benchmarks/bench_optimizer_step.py --quick            # tiny models: a smoke run
 """
 
 from __future__ import annotations
@@ -82,25 +83,32 @@ class Case:
     init_args: dict[str, float]
     steps: int
     target: str
+    #: A tiny model of the same layout, for ``--quick``.
+    tiny: Callable[[], nn.Module]
 
 
 CASES = {
     "vit-adamw": Case("AdamW step, ViT-S-sized", ViT, torch.optim.AdamW,
-                      {"lr": 1e-3, "weight_decay": 0.05}, steps=4, target="≤ 1.10x"),
+                      {"lr": 1e-3, "weight_decay": 0.05}, steps=4, target="≤ 1.10x",
+                      tiny=lambda: ViT(width=32, depth=2, classes=10)),
     "vit-sgd": Case("SGD momentum step, ViT-S-sized", ViT, torch.optim.SGD,
-                    {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.05}, steps=4, target="≤ 1.10x"),
+                    {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.05}, steps=4, target="≤ 1.10x",
+                    tiny=lambda: ViT(width=32, depth=2, classes=10)),
     "small-adamw": Case("AdamW step, 1,200 small tensors", Small, torch.optim.AdamW,
-                        {"lr": 1e-3, "weight_decay": 0.05}, steps=5, target="—"),
+                        {"lr": 1e-3, "weight_decay": 0.05}, steps=5, target="—",
+                        tiny=lambda: Small(layers=10, width=8)),
     "small-sgd": Case("SGD momentum step, 1,200 small tensors", Small, torch.optim.SGD,
-                      {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.05}, steps=5, target="—"),
+                      {"lr": 1e-3, "momentum": 0.9, "weight_decay": 0.05}, steps=5, target="—",
+                      tiny=lambda: Small(layers=10, width=8)),
 }  # fmt: skip
 
 
-def measure(case_name: str, repeats: int) -> list[str]:
-    """Time the variants of one case; return its markdown rows."""
+def measure(case_name: str, repeats: int, quick: bool = False) -> list[str]:
+    """Time the variants of one case; return its markdown rows (tiny model if ``quick``)."""
     case = CASES[case_name]
     torch.manual_seed(0)
-    model = case.model()
+    model = case.tiny() if quick else case.model()
+    title = f"{case.title} (--quick: a tiny model instead)" if quick else case.title
     params = list(model.parameters())
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
@@ -122,7 +130,7 @@ def measure(case_name: str, repeats: int) -> list[str]:
         "torch fused, 1 group (again)": case.optimizer(params, **case.init_args, fused=True),
         "torch default (for-loop on CPU), 1 group": case.optimizer(params, **case.init_args),
     }
-    walls, cpus, paired = interleaved(variants, repeats, case.steps)
+    walls, cpus, paired = interleaved(variants, repeats, 1 if quick else case.steps)
     size = f"{sum(p.numel() for p in params) / 1e6:.1f}M params, {len(params)} tensors"
     device = params[0].device.type
     base = "torch fused, 1 group"
@@ -141,15 +149,15 @@ def measure(case_name: str, repeats: int) -> list[str]:
 
     reference = "torch default (for-loop on CPU), 1 group"
     return [
-        f"| {case.title} ({size}): lit_optim, layer decay ({len(ours.param_groups)} groups), "
+        f"| {title} ({size}): lit_optim, layer decay ({len(ours.param_groups)} groups), "
         f"config without speed flags (runs {implementation_name(ours)}) "
         f"| {figure('lit_optim', True)} | {baseline} | {case.target} | {command} |",
-        f"| {case.title}: torch fused with lit_optim's {len(ours.param_groups)} groups "
+        f"| {title}: torch fused with lit_optim's {len(ours.param_groups)} groups "
         f"(torch's own per-group cost, for reference) "
         f"| {figure('torch fused, same groups', False)} | {baseline} | — | {command} |",
-        f"| {case.title}: the baseline timed again (noise floor of this run) "
+        f"| {title}: the baseline timed again (noise floor of this run) "
         f"| {figure('torch fused, 1 group (again)', False)} | {baseline} | — | {command} |",
-        f"| {case.title}: torch default implementation, 1 group (for reference) "
+        f"| {title}: torch default implementation, 1 group (for reference) "
         f"| {figure(reference, False)} | {baseline} | — | {command} |",
     ]
 
@@ -195,10 +203,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--case", choices=[*CASES, "all"], default="all")
     parser.add_argument("--repeats", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny models, 2 rounds")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     for name in CASES if args.case == "all" else [args.case]:
-        for row in measure(name, args.repeats):
+        for row in measure(name, 2 if args.quick else args.repeats, args.quick):
             print(row, flush=True)
 
 
