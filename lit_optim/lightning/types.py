@@ -107,8 +107,9 @@ def _dump_section(value: Any) -> Any:
     section = dict(value)
     optimizer = section.get("optimizer")
     if isinstance(optimizer, Mapping):
-        # Every init arg spelled out, so --print_config and config.yaml show what runs.
-        section["optimizer"] = _with_optimizer_defaults(optimizer)
+        # Every init arg spelled out (and the implementation lit_optim picks, fused), so
+        # --print_config and config.yaml show what runs.
+        section["optimizer"] = _dump_spec(_with_optimizer_defaults(optimizer))
     return section
 
 
