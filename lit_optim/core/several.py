@@ -34,8 +34,9 @@ from lit_optim.core.groups.names import collect
 from lit_optim.core.groups.rules import check_every_rule_used, compile_rule, first_matches
 from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler
 from lit_optim.core.optimizers import build_optimizer
+from lit_optim.core.plan import RunPlan, TrainLoop
 
-__all__ = ["Built", "assign", "build_several"]
+__all__ = ["Built", "assign", "build_several", "preview_several"]
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Built:
         optimizer: The optimizer over its parameters.
         groups: Its param-group assignment.
         scheduler: Its scheduler, or ``None``.
+        plan: The run plan its scheduler was built on (``None``: run length unknown).
 
     """
 
@@ -56,12 +58,13 @@ class Built:
     optimizer: torch.optim.Optimizer
     groups: ParamGroups
     scheduler: SchedulerLike | None
+    plan: RunPlan | None = None
 
 
 def build_several(
     model: nn.Module,
     config: OptimConfig,
-    run_length: Callable[[OptimConfig], tuple[int | None, int | None]] | None = None,
+    plan_of: Callable[[OptimConfig], RunPlan] | None = None,
     *,
     trainer: Any = None,
 ) -> list[Built]:
@@ -70,8 +73,8 @@ def build_several(
     Args:
         model: The model.
         config: An ``optim:`` section with ``optimizers``.
-        run_length: ``entry config -> (total scheduler steps, per epoch)``; without it the
-            run length is unknown (schedules that need it raise).
+        plan_of: ``entry config -> its run plan``; without it the run length is unknown
+            (schedules that need it raise).
         trainer: The Lightning trainer, if any (see :func:`build_optimizer`).
 
     Raises:
@@ -87,13 +90,31 @@ def build_several(
         try:
             optimizer = build_optimizer(model, entry.config, only=params, trainer=trainer)
             groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
-            total, per_epoch = run_length(entry.config) if run_length else (None, None)
+            plan = plan_of(entry.config) if plan_of else None
+            total, per_epoch = (plan.total, plan.steps_per_epoch) if plan else (None, None)
             scheduler = build_scheduler(optimizer, entry.config, total, per_epoch, groups.schedules)
         except ConfigError as err:
             raise rekey(err, "optim", key) from None
         optimizer.lit_optim_entry = name  # type: ignore[attr-defined]
-        built.append(Built(name, entry.config, optimizer, groups, scheduler))
+        # Whoever holds the optimizer (tools, LRLogger) can read the plan it ran on.
+        optimizer.lit_optim_plan = plan  # type: ignore[attr-defined]
+        built.append(Built(name, entry.config, optimizer, groups, scheduler, plan))
     return built
+
+
+def preview_several(
+    model: nn.Module, config: OptimConfig, loop: TrainLoop, *, trainer: Any = None
+) -> list[Built]:
+    """Build every entry as ``configure_optimizers`` will, each on its plan of ``loop``.
+
+    The one-optimizer counterpart is :func:`lit_optim.core.plan.preview`; the tools and the
+    CLI's check before ``fit`` read this.
+
+    Raises:
+        ConfigError: Whatever ``fit`` would raise for this section on this run.
+
+    """
+    return build_several(model, config, lambda entry: RunPlan.of(entry, loop), trainer=trainer)
 
 
 def assign(model: nn.Module, config: OptimConfig) -> list[list[torch.Tensor]]:

@@ -27,6 +27,7 @@ from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import Preview, RunPlan, preview
 from lit_optim.core.schedules import build_schedule
+from lit_optim.core.several import preview_several
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.messages import bad_config_message
@@ -39,6 +40,7 @@ from lit_optim.lightning.resume import (
     last_checkpoint,
     read_checkpoint,
 )
+from lit_optim.lightning.several import check_manual_optimization
 from lit_optim.lightning.startup import StartupOutput
 from lit_optim.lightning.types import OptimSection
 
@@ -236,12 +238,17 @@ def preflight(
     checks wait for ``configure_optimizers``; everything else is checked here.
 
     Returns:
-        The preview of the run, or ``None`` when its length is not known yet.
+        The preview of the run, or ``None`` when its length is not known yet or the
+        section has several optimizers (each entry is built and checked all the same).
 
     """
     loop = loop_before_fit(trainer, datamodule)
     if datamodule is None and trainer.max_steps == -1:
         loop = dataclasses.replace(loop, max_steps=_PLACEHOLDER_STEPS)
+    if config.optimizers is not None:
+        check_manual_optimization(model)
+        preview_several(model, config, loop, trainer=trainer)
+        return None
     # Only when the data is known here; otherwise configure_optimizers finds the batch size.
     scale = None
     if config.lr_scaling is not None and datamodule is not None:

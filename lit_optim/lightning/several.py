@@ -14,39 +14,30 @@ import lightning.pytorch as pl
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.plan import RunPlan
 from lit_optim.core.several import build_several
 from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
 
-__all__ = ["configure_several"]
+__all__ = ["check_manual_optimization", "configure_several"]
 
 
 def configure_several(module: pl.LightningModule, config: OptimConfig) -> list[dict[str, Any]]:
     """Lightning's list of optimizer dicts for ``config.optimizers``.
 
     Raises:
-        ConfigError: The module uses automatic optimization (Lightning would refuse
-            several optimizers later, with a less precise message), or an entry is bad.
+        ConfigError: The module uses automatic optimization, or an entry is bad.
 
     """
     from lit_optim.lightning.loop import run_plan
 
-    if module.automatic_optimization:
-        raise ConfigError(
-            "optim.optimizers",
-            f"several optimizers need manual optimization: set "
-            f"self.automatic_optimization = False in {type(module).__name__}.__init__ and step "
-            "each optimizer (and its scheduler) in training_step",
-        )
+    check_manual_optimization(module)
     trainer = module._trainer
 
-    def run_length(entry: OptimConfig) -> tuple[int | None, int | None]:
-        plan = run_plan(trainer, entry)
-        return plan.total, plan.steps_per_epoch
+    def plan_of(entry: OptimConfig) -> RunPlan:
+        return run_plan(trainer, entry)
 
-    built = build_several(
-        module, config, run_length if trainer is not None else None, trainer=trainer
-    )
+    built = build_several(module, config, plan_of if trainer is not None else None, trainer=trainer)
     out: list[dict[str, Any]] = []
     for b in built:
         if trainer is not None and has_modes(b.optimizer):
@@ -65,3 +56,20 @@ def configure_several(module: pl.LightningModule, config: OptimConfig) -> list[d
             }
         out.append(entry)
     return out
+
+
+def check_manual_optimization(module: pl.LightningModule) -> None:
+    """Refuse several optimizers for a module Lightning optimizes itself.
+
+    Raises:
+        ConfigError: ``module.automatic_optimization`` is on (Lightning would refuse
+            several optimizers later, with a less precise message).
+
+    """
+    if module.automatic_optimization:
+        raise ConfigError(
+            "optim.optimizers",
+            f"several optimizers need manual optimization: set "
+            f"self.automatic_optimization = False in {type(module).__name__}.__init__ and step "
+            "each optimizer (and its scheduler) in training_step",
+        )

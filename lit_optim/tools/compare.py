@@ -100,8 +100,8 @@ def compare_command(
         One result per run, in the order given.
 
     Raises:
-        ConfigError: A file has no ``optim:`` section, a section is invalid for the model,
-            or the metric is never logged.
+        ConfigError: A file has no ``optim:`` section, a section is invalid for the model
+            or has several optimizers (``optim.optimizers``), or the metric is never logged.
 
     """
     from lit_optim.tools.resolve import note, resolve_run
@@ -112,6 +112,15 @@ def compare_command(
     # Every section is checked before the first run trains.
     layers = [_optim_layer(Path(f)) for f in optim_files]
     configs = [_layered_config(cli_args, layer) for layer in layers]
+    for config, path in zip(configs, optim_files, strict=True):
+        if config.optimizers is not None:
+            raise ConfigError(
+                "optim.optimizers",
+                f"compare trains models with one optimizer under automatic optimization (its "
+                f"train loss, lr and steps/s are per step of that optimizer); {OPTIM_FLAG} "
+                f"{path} gives {len(config.optimizers)} ({', '.join(config.optimizers)}): "
+                "compare them with fit and LRLogger's CSV, and plot them with lit-optim plot",
+            )
     higher = mode == "max" or (mode == "auto" and "loss" not in metric)
 
     base = resolve_run(cli_args, build=False)

@@ -76,24 +76,36 @@ def run_tool(name: str, args: list[str]) -> None:
 
 
 def groups_command(cli_args: list[str], *, params: bool = False) -> None:
-    """``lit-optim groups``: print the param-group table (and every parameter with --params)."""
+    """``lit-optim groups``: print the param-group table (and every parameter with --params).
+
+    With several optimizers (``optim.optimizers``) one table per optimizer, each headed by
+    the entry's name and its place in ``self.optimizers()``.
+    """
     from rich.console import Console
 
     from lit_optim.lightning.table import group_table, param_table, render
 
-    run = resolve_run(cli_args)
-    tables = [group_table(run.preview.groups, run.preview.optimizer)]
-    if params:
-        tables.append(param_table(run.preview.groups))
+    run = resolve_run(cli_args, several=True)
+    if run.several is not None:
+        built = [(f"optimizer {b.name!r}: self.optimizers()[{i}]", b.groups, b.optimizer)
+                 for i, b in enumerate(run.several)]  # fmt: skip
+    else:
+        built = [(None, run.preview.groups, run.preview.optimizer)]
     console = Console()
-    scale = getattr(run.preview.optimizer, "lit_optim_lr_scale", None)
-    for table in tables:
-        if console.is_terminal:
-            console.print(table)
-        else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
-            print(render(table))
-    if scale is not None:
-        print(scale.describe())
+    for i, (heading, groups, optimizer) in enumerate(built):
+        tables = [group_table(groups, optimizer)]
+        if params:
+            tables.append(param_table(groups))
+        if heading is not None:
+            print(("\n" if i else "") + heading)
+        for table in tables:
+            if console.is_terminal:
+                console.print(table)
+            else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
+                print(render(table))
+        scale = getattr(optimizer, "lit_optim_lr_scale", None)
+        if scale is not None:
+            print(scale.describe())
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:

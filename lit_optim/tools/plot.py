@@ -40,11 +40,15 @@ from lit_optim.core.schedules import Schedule, build_schedule
 __all__ = [
     "LRCurves",
     "ascii_chart",
+    "curves_of",
     "draw_png",
+    "draw_png_several",
     "lr_curves",
     "matplotlib_available",
+    "merge_curves",
     "plot_command",
     "read_data",
+    "several_lr_curves",
     "write_data",
 ]
 
@@ -121,7 +125,12 @@ def plot_command(
     """
     from lit_optim.tools.resolve import note, resolve_run
 
-    curves = lr_curves(resolve_run(cli_args))
+    run = resolve_run(cli_args, several=True)
+    # Several optimizers (optim.optimizers): one chart per optimizer, one data file.
+    named: list[tuple[str | None, LRCurves]] = (
+        list(several_lr_curves(run)) if run.several is not None else [(None, lr_curves(run))]
+    )
+    curves = merge_curves(named) if run.several is not None else named[0][1]  # type: ignore[arg-type]
     if curves.note:
         note(curves.note)
     use_ascii = ascii_only
@@ -133,11 +142,17 @@ def plot_command(
     if data is not None:
         write_data(curves, data)
     if use_ascii:
-        print(ascii_chart(curves, log=log, momentum=momentum, weight_decay=weight_decay))
+        charts = [
+            (f"optimizer {name!r}\n" if name is not None else "")
+            + ascii_chart(c, log=log, momentum=momentum, weight_decay=weight_decay)
+            for name, c in named
+        ]
+        print("\n\n".join(charts))
     else:
         png = out or Path("lr.png")
-        draw_png(curves, png, log=log, momentum=momentum, weight_decay=weight_decay)
-        print(f"wrote {png} ({len(curves.steps)} steps, {len(curves.lr)} groups)")
+        draw_png_several(named, png, log=log, momentum=momentum, weight_decay=weight_decay)
+        who = f"{len(named)} optimizers, " if run.several is not None else ""
+        print(f"wrote {png} ({len(curves.steps)} steps, {who}{len(curves.lr)} groups)")
     if data is not None:
         print(f"wrote {data}")
 
@@ -169,7 +184,63 @@ def lr_curves(run: Any) -> LRCurves:
         ConfigError: The run length cannot be known before ``fit``.
 
     """
-    config, pv = run.config, run.preview
+    return curves_of(run.config, run.preview)
+
+
+def several_lr_curves(run: Any) -> list[tuple[str, LRCurves]]:
+    """:func:`lr_curves` of every optimizer of ``optim.optimizers``, with its name.
+
+    Args:
+        run: A :class:`lit_optim.tools.resolve.ResolvedRun` with ``several``.
+
+    Returns:
+        ``[(entry name, its curves)]`` in the order ``self.optimizers()`` returns them.
+
+    """
+    return [(b.name, curves_of(b.config, b)) for b in run.several]
+
+
+def merge_curves(named: Sequence[tuple[str, LRCurves]]) -> LRCurves:
+    """Several optimizers' curves as one, each group named ``<optimizer>/<group>``.
+
+    The steps are each optimizer's own steps (under manual optimization every optimizer
+    steps once per batch in the usual pattern); warmup and boundaries are per optimizer
+    and stay in the separate curves.
+    """
+    first = named[0][1]
+    out = LRCurves(
+        steps=first.steps,
+        epochs=first.epochs,
+        lr={},
+        steps_per_epoch=first.steps_per_epoch,
+        title="\n".join(f"{n}: {c.title}" for n, c in named),
+        note="; ".join(f"{n}: {c.note}" for n, c in named if c.note) or None,
+    )
+    for name, c in named:
+        if len(c.steps) != len(first.steps):
+            raise ConfigError(
+                f"optim.optimizers.{name}",
+                f"runs {len(c.steps)} steps and {named[0][0]!r} {len(first.steps)}; "
+                "plot draws optimizers of one run length",
+            )
+        for target, series in (
+            (out.lr, c.lr),
+            (out.momentum, c.momentum),
+            (out.weight_decay, c.weight_decay),
+        ):
+            target.update({f"{name}/{g}": v for g, v in series.items()})
+        out.joins.update({f"{name}/{g}": t for g, t in c.joins.items()})
+    return out
+
+
+def curves_of(config: Any, pv: Any) -> LRCurves:
+    """:func:`lr_curves` of one optimizer: its ``optim:`` section and what was built of it.
+
+    Args:
+        config: The optimizer's :class:`~lit_optim.core.config.OptimConfig`.
+        pv: Its optimizer, scheduler and plan (a ``Preview`` or a ``several.Built``).
+
+    """
     plan = pv.plan
     if not plan.optimizer_steps:
         raise ConfigError(
@@ -252,17 +323,51 @@ def draw_png(
     weight_decay: bool = False,
 ) -> None:
     """Draw the curves with matplotlib (no pyplot, no display needed) into ``path``."""
+    draw_png_several([(None, curves)], path, log=log, momentum=momentum, weight_decay=weight_decay)
+
+
+def draw_png_several(
+    named: Sequence[tuple[str | None, LRCurves]],
+    path: Path,
+    *,
+    log: bool = False,
+    momentum: bool = False,
+    weight_decay: bool = False,
+) -> None:
+    """Draw one optimizer's curves per row (titled by its name) into ``path``.
+
+    Args:
+        named: ``[(optimizer name or None, curves)]``, top to bottom.
+        path: The PNG to write.
+        log: Log-scale lr axis.
+        momentum: Also draw momentum / ``betas[0]``.
+        weight_decay: Also draw weight decay.
+
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    height = 1.4 + 3.0 + 1.4 * (int(momentum) + int(weight_decay))
+    fig = Figure(figsize=(10, height * len(named)), layout="constrained")
+    FigureCanvasAgg(fig)
+    rows = fig.subfigures(len(named), 1, squeeze=False)[:, 0] if len(named) > 1 else [fig]
+    for row, (name, curves) in zip(rows, named, strict=True):
+        title = curves.title if name is None else f"optimizer {name!r}: {curves.title}"
+        _draw_curves(row, curves, title, log=log, momentum=momentum, weight_decay=weight_decay)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def _draw_curves(
+    fig: Any, curves: LRCurves, title: str, *, log: bool, momentum: bool, weight_decay: bool
+) -> None:
+    """Draw one optimizer's panels into ``fig`` (a matplotlib figure or subfigure)."""
     panels: list[tuple[str, dict[str, list[float]]]] = [("learning rate", curves.lr)]
     if momentum:
         panels.append(("momentum", curves.momentum))
     if weight_decay:
         panels.append(("weight decay", curves.weight_decay))
     heights = [3.0] + [1.4] * (len(panels) - 1)
-    fig = Figure(figsize=(10, 1.4 + sum(heights)), layout="constrained")
-    FigureCanvasAgg(fig)
     axes = fig.subplots(len(panels), 1, sharex=True, height_ratios=heights, squeeze=False)[:, 0]
     # One extra point so the last step is drawn as wide as the others (steps-post).
     steps = [*curves.steps, len(curves.steps)]
@@ -300,7 +405,7 @@ def draw_png(
         ax.grid(True, axis="y", alpha=0.3)
         if lines:
             ax.legend(loc="best", fontsize=8, framealpha=0.9)
-    fig.suptitle(_wrap(curves.title), fontsize=10)
+    fig.suptitle(_wrap(title), fontsize=10)
     if curves.note:
         axes[0].text(0.5, 0.8, curves.note, ha="center", va="center", wrap=True,
                      transform=axes[0].transAxes, fontsize=9,
@@ -312,8 +417,6 @@ def draw_png(
         top = axes[0].secondary_xaxis("top", functions=(lambda s: s / per, lambda e: e * per))
         top.set_xlabel("epoch")
         top.xaxis.get_major_locator().set_params(integer=True)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
 
 
 def ascii_chart(

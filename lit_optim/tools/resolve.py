@@ -21,6 +21,7 @@ from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import Preview, RunPlan, preview
+from lit_optim.core.several import Built, preview_several
 from lit_optim.lightning.cli import LitOptimCLI, with_default_config
 from lit_optim.lightning.loop import loop_before_fit
 
@@ -39,7 +40,10 @@ class ResolvedRun:
         config: The effective ``optim:`` section (the CLI's, else the model's own;
             ``None`` only when not built and there is none).
         preview: Optimizer, groups and scheduler built as ``configure_optimizers`` will,
-            with the run plan they were built on (``preview.plan``).
+            with the run plan they were built on (``preview.plan``); ``None`` when the
+            section has several optimizers.
+        several: With ``optim.optimizers``: every entry built as ``configure_optimizers``
+            will, in the order ``self.optimizers()`` returns them (else ``None``).
 
     """
 
@@ -49,9 +53,10 @@ class ResolvedRun:
     trainer: pl.Trainer
     config: OptimConfig
     preview: Preview
+    several: list[Built] | None = None
 
 
-def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
+def resolve_run(cli_args: list[str], *, build: bool = True, several: bool = False) -> ResolvedRun:
     """Instantiate model, data and trainer from LightningCLI arguments and preview the run.
 
     Args:
@@ -59,13 +64,16 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
             without ``--config`` / ``--model`` the embedded digits demo is used.
         build: Also build optimizer and scheduler (``False`` only parses and instantiates;
             ``preview`` is then ``None``).
+        several: The tool shows several optimizers (``optim.optimizers``, built into
+            ``ResolvedRun.several``); ``False``: it takes one and refuses them.
 
     Returns:
         The resolved run.
 
     Raises:
         ConfigError: The config has no ``optim:`` section and the model no own config,
-            or the section is invalid for this model and run.
+            or the section is invalid for this model and run, or it has several
+            optimizers and the tool does not show them.
 
     """
     args = with_default_config(["fit", *cli_args])[1:]
@@ -85,14 +93,24 @@ def resolve_run(cli_args: list[str], *, build: bool = True) -> ResolvedRun:
             "of its own; add a top-level optim: section (see configs/digits_poly.yaml)",
         )
     # The data module is set up here, once; everything the tool shows reads this plan.
-    run = None
+    run, entries = None, None
+    if build and config.optimizers is not None and not several:
+        raise ConfigError(
+            "optim.optimizers",
+            f"this tool works on one optimizer, the section has {len(config.optimizers)} "
+            f"({', '.join(config.optimizers)}); plot and groups show several optimizers, or "
+            "give this tool a config with one optimizer (optim.optimizer)",
+        )
     if build:
         loop = loop_before_fit(trainer, datamodule)
-        scale = None
-        if config.lr_scaling is not None:
-            scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
-        run = preview(model, config, RunPlan.of(config, loop), scale)
-    return ResolvedRun(cli, model, datamodule, trainer, config, run)  # type: ignore[arg-type]
+        if config.optimizers is not None:
+            entries = preview_several(model, config, loop, trainer=trainer)
+        else:
+            scale = None
+            if config.lr_scaling is not None:
+                scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
+            run = preview(model, config, RunPlan.of(config, loop), scale)
+    return ResolvedRun(cli, model, datamodule, trainer, config, run, entries)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
