@@ -188,14 +188,47 @@ def test_gan_example_trains_from_its_config(tmp_path) -> None:
     assert {k for k in rows[0] if k.startswith("lr-")} == {"lr-Adam/default", "lr-Adam-1/default"}
 
 
-def test_a_bad_several_section_on_the_cli_exits_2(tmp_path, capsys) -> None:
+def test_a_bad_several_section_on_the_cli_exits_2(tmp_path, capsys, monkeypatch) -> None:
     optim = gan_optim()
     optim["optimizers"]["generator"]["params"] = ["gen.*"]
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"optim": optim}))
+    monkeypatch.chdir(tmp_path)  # gan.yaml logs under ./runs
     with pytest.raises(SystemExit) as exit_:
         main(["fit", "--config", str(EXAMPLES / "gan.yaml"), "--config", str(path)])
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: optim.optimizers.generator.params: 'gen.*' matched no")
-    assert not (tmp_path / "runs").exists()
+    # Checked before fit: the error is the first line, no log directory was made.
+    assert err[0].startswith("error: optim.optimizers.generator.params: 'gen.*' matched no"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]
+
+
+def test_several_optimizers_on_an_automatically_optimized_model_exit_2_before_fit(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": {"class_path": "lit_optim.demo.DigitsCNN"},
+                "trainer": {"max_epochs": 1, "default_root_dir": str(tmp_path / "runs")},
+                "optim": {
+                    "optimizers": {
+                        "head": {"params": ["head.*"], "optimizer": "SGD"},
+                        "body": {"optimizer": "AdamW"},
+                    }
+                },
+            }
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exit_:
+        main(["fit", "--config", str(path)])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == (
+        "error: optim.optimizers: several optimizers need manual optimization: set "
+        "self.automatic_optimization = False in DigitsCNN.__init__ and step each optimizer "
+        "(and its scheduler) in training_step"
+    ), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["two.yaml"]
