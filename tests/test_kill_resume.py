@@ -261,8 +261,10 @@ def check_resume(case: Case, runs: Path, kill_at: int, stderr: str) -> None:
         assert sorted(resumed[key]) == list(range(resume_step, case.total_steps)), key
         for step, lr in resumed[key].items():
             assert lr == values[step], f"{key} at step {step}: {lr} != {values[step]}"
-        # whatever the killed run flushed before dying agrees as well
-        for step, lr in killed.get(key, {}).items():
+        # the killed run wrote its rows at every checkpoint (LRLogger.on_save_checkpoint):
+        # with the resumed run's they cover every step, and agree with the reference
+        assert set(range(resume_step)) <= set(killed.get(key, {})), (key, sorted(killed))
+        for step, lr in killed[key].items():
             assert step < kill_at and lr == values[step], (key, step)
     record_count("kill/resume: lr values compared bit for bit", sum(map(len, resumed.values())))
     a = final_state(runs / case.name / "ref" / "checkpoints", case.total_steps)

@@ -168,6 +168,18 @@ class LRLogger(Callback):
         """Restore the per-optimizer step counts."""
         self._steps = {int(k): int(v) for k, v in state_dict.get("optimizer_steps", {}).items()}
 
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Write the loggers' buffered rows, so a checkpoint never outlives its lr rows.
+
+        ``CSVLogger`` writes every 100 steps; after a kill -9 the rows since its last write
+        are gone, while the resume starts at the checkpoint (and, with ``--ckpt_path last``,
+        keeps the rows on disk before it). Writing at each checkpoint leaves no gap.
+        """
+        for logger in trainer.loggers:
+            logger.save()
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Name every key (Lightning's rule) and warn about momentum that is not there."""
         self._last_step.clear()
