@@ -301,7 +301,7 @@ def test_plot_shows_the_group_from_its_join_step_as_fit_logs_it(monkeypatch, tmp
     monkeypatch.setattr(sys, "argv", ["lit-optim"])
     main(["plot", "--config", str(config), *extra, "--ascii", "--data", "lr.csv"])
     plotted = read_data(tmp_path / "lr.csv")
-    stem = plotted["lr/stem"]
+    stem = plotted["lr-SGD/stem"]
     assert all(math.isnan(v) for v in stem[:10])
     assert not any(math.isnan(v) for v in stem[10:])
     main(["fit", "--config", str(config), *extra, "--trainer.limit_val_batches", "1"])

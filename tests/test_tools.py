@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
 
 from lit_optim import OptimConfig
@@ -115,12 +116,21 @@ def test_plotted_lrs_equal_the_lrs_of_a_real_fit(monkeypatch, tmp_path, name, ex
     rows = read_metrics(log_dir)
     optimizer = "AdamW" if "cosine" in name else "SGD"
     for key in keys:
-        group, _, what = key.partition("-")
         logged = series(rows, f"lr-{optimizer}/{key}")
-        values = plotted[f"{what or 'lr'}/{group}"]
+        values = plotted[f"lr-{optimizer}/{key}"]  # the CSV's columns are the logged keys
         assert sorted(logged) == list(range(len(values))), key  # every optimizer step
         assert [logged[t] for t in range(len(values))] == pytest.approx(values, rel=1e-12), key
     assert plotted["step"] == list(range(len(plotted["step"])))
+    # The CSV's columns are the keys LRLogger logs: the same set, given what it is told to log.
+    lr_logger = yaml.safe_load(Path(config).read_text())["trainer"]["callbacks"][0]
+    told = lr_logger.get("init_args", {})
+    columns = {
+        c
+        for c in set(plotted) - {"step", "epoch"}
+        if told.get("momentum") or not c.endswith("-momentum")
+        if told.get("weight_decay") or not c.endswith("-weight_decay")
+    }
+    assert columns == {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
 
 
 @pytest.mark.slow
@@ -134,14 +144,14 @@ def test_plot_writes_png_and_data_from_schedulelr(tmp_path):
     assert (width, height) == (1100, 792)
     data = read_data(tmp_path / "lr.csv")
     # The embedded default: warmup 20 steps from 0.1x, then Poly(0.9) over the rest.
-    head = data["lr/head"]
+    head = data["lr-SGD/head"]
     assert head[0] == pytest.approx(0.2 * 0.1, rel=1e-12)
     assert head[20] == pytest.approx(0.2, rel=1e-12)
     rest = total - 20
     assert head[-1] == pytest.approx(0.2 * (1 - (rest - 1) / rest) ** 0.9, rel=1e-12)
-    assert data["lr/default"] == pytest.approx([v / 10 for v in head], rel=1e-12)
-    assert set(data["momentum/head"]) == {0.9}
-    assert set(data["weight_decay/head/no_decay"]) == {0.0}
+    assert data["lr-SGD/default"] == pytest.approx([v / 10 for v in head], rel=1e-12)
+    assert set(data["lr-SGD/head-momentum"]) == {0.9}
+    assert set(data["lr-SGD/head/no_decay-weight_decay"]) == {0.0}
     assert data["epoch"][per_epoch - 1 : per_epoch + 1] == [0, 1]
 
 
@@ -166,7 +176,7 @@ def test_plot_falls_back_to_ascii_without_matplotlib(tmp_path):
     assert "optimizer step (| = epoch)" in proc.stdout
     assert "head, head/no_decay  (0.02 -> " in proc.stdout
     per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
-    assert len(read_data(tmp_path / "lr.csv")["lr/head"]) == 2 * per_epoch
+    assert len(read_data(tmp_path / "lr.csv")["lr-SGD/head"]) == 2 * per_epoch
 
 
 def test_plot_of_reduce_on_plateau_says_why_it_is_flat(monkeypatch, tmp_path, capsys):

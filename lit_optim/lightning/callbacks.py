@@ -406,7 +406,7 @@ def metric_keys(
         cls = type(optimizer)
         if name is None:
             count[cls] += 1
-            name = "lr-" + getattr(optimizer, "lit_optim_name", cls.__name__)
+            name = optimizer_key(optimizer)
         # Lightning suffixes a named scheduler too once its class was counted twice.
         if count[cls] > 1:
             name += f"-{count[cls] - 1}"
@@ -419,10 +419,7 @@ def metric_keys(
                 f"values. {name} has duplicated parameter group names {duplicates}; "
                 "give each group its own name."
             )
-        if len(groups) > 1:
-            keys = [f"{name}/{n}" for n in names]
-        else:
-            keys = [f"{name}/{groups[0]['name']}" if groups[0].get("name") else name]
+        keys = group_keys(name, [g.get("name") for g in groups])
         entries.append(KeyEntry(optimizer, interval, [prefix + k for k in keys]))
 
     for config in lr_scheduler_configs:
@@ -444,6 +441,33 @@ def metric_keys(
                     "lr-<Optimizer>, lr-<Optimizer>-1, ..."
                 )
     return entries
+
+
+def optimizer_key(optimizer: Any) -> str:
+    """``lr-<Optimizer>``: the lr key of an optimizer without a named scheduler.
+
+    Example:
+        >>> optimizer_key(torch.optim.SGD([torch.zeros(1)], lr=0.1))
+        'lr-SGD'
+
+    """
+    return "lr-" + getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+
+
+def group_keys(name: str, group_names: Sequence[str | None]) -> list[str]:
+    """The lr key of every param group of one optimizer whose key is ``name``.
+
+    Several groups get ``<name>/<group name>`` (``/pg<i>`` when unnamed); one group
+    ``<name>/<group name>`` when it is named, else ``name`` (``LearningRateMonitor``'s rule).
+
+    Example:
+        >>> group_keys("lr-SGD", ["head", None]), group_keys("lr-SGD", [None])
+        (['lr-SGD/head', 'lr-SGD/pg2'], ['lr-SGD'])
+
+    """
+    if len(group_names) == 1:
+        return [f"{name}/{group_names[0]}" if group_names[0] else name]
+    return [f"{name}/{n or f'pg{i}'}" for i, n in enumerate(group_names, start=1)]
 
 
 class ReadableFloat(float):

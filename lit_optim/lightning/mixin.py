@@ -32,6 +32,7 @@ from lit_optim.core.config import (
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, TrainLoop, preview
+from lit_optim.lightning.callbacks import optimizer_key
 from lit_optim.lightning.loop import run_plan
 from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
@@ -108,7 +109,7 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
         "scheduler": scheduler,
         "interval": config.interval,
         "frequency": config.frequency,
-        "name": f"lr-{getattr(optimizer, 'lit_optim_name', type(optimizer).__name__)}",
+        "name": optimizer_key(optimizer),
     }
     if config.monitor:
         lr_scheduler["monitor"] = config.monitor

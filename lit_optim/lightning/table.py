@@ -94,14 +94,19 @@ def group_rows(
     inner: list[Any] = [None] * len(groups.groups)
     if isinstance(optimizer, CompositeOptimizer):
         inner = [optimizer.optimizer_of(g) for g in groups.groups]
+    known = defaults is not None or optimizer is not None
     rows = []
     for group, label, owner in zip(groups.groups, groups.labels, inner, strict=True):
         own = owner.defaults if owner is not None else (defaults or {})
         params = group["params"]
+        # Rule options are always options of the optimizer (checked when the rules are
+        # built), so a key it does not know is a torch scheduler's bookkeeping (OneCycleLR's
+        # max_lr, min_lr, base_momentum, ...), not something the run configured.
         options = {
             k: v
             for k, v in group.items()
-            if k not in _OWN_COLUMNS and (k not in own or not _same(v, own[k]))
+            if k not in _OWN_COLUMNS
+            and ((k in own and not _same(v, own[k])) or (k not in own and not known))
         }
         rows.append(
             GroupRow(

@@ -36,6 +36,7 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_adapter import ScheduleLR
 from lit_optim.core.optimizers import changed_init_args
 from lit_optim.core.schedules import Schedule, build_schedule
+from lit_optim.lightning.callbacks import group_keys, optimizer_key
 
 __all__ = [
     "LRCurves",
@@ -83,6 +84,9 @@ class LRCurves:
         boundaries: Optimizer steps where a ``Sequence`` schedule switches.
         joins: ``{group: first optimizer step}`` of groups that join mid-run
             (``unfreeze_at``); their values before that step are NaN.
+        keys: ``{group: lr key}`` under which ``LRLogger`` logs the group in ``fit``
+            (``lr-SGD/head``; its momentum and weight decay add ``-momentum`` /
+            ``-weight_decay``): the column names of the CSV.
         title: Optimizer and schedule, for the chart title.
         note: A remark to show on the chart (e.g. why a curve is flat), or ``None``.
 
@@ -97,6 +101,7 @@ class LRCurves:
     warmup_end: int = 0
     boundaries: list[int] = field(default_factory=list)
     joins: dict[str, int] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
     title: str = ""
     note: str | None = None
 
@@ -250,9 +255,10 @@ def curves_of(config: Any, pv: Any) -> LRCurves:
         )
     ks = plan.scheduler_steps()
     optimizer, scheduler = pv.optimizer, pv.scheduler
-    names = [str(g.get("name") or f"pg{i + 1}") for i, g in enumerate(optimizer.param_groups)]
+    raw_names = [g.get("name") for g in optimizer.param_groups]
     if isinstance(scheduler, ScheduleLR):
-        names = scheduler.group_names  # with the groups that join later
+        raw_names = list(scheduler.group_names)  # with the groups that join later
+    names = [str(n or f"pg{i + 1}") for i, n in enumerate(raw_names)]
     table, note = _values_per_scheduler_step(optimizer, scheduler, ks[-1] + 1 if ks else 1)
     epochs = plan.epoch_of_steps()
     curves = LRCurves(
@@ -262,6 +268,8 @@ def curves_of(config: Any, pv: Any) -> LRCurves:
         steps_per_epoch=plan.optimizer_steps_per_epoch,
         title=_title(optimizer, config, scheduler, plan.optimizer_steps, epochs[-1] + 1),
         note=note,
+        # fit names the scheduler optimizer_key(optimizer), and LRLogger its groups so.
+        keys=dict(zip(names, group_keys(optimizer_key(optimizer), raw_names), strict=True)),
     )
     for what, target in (
         ("lr", curves.lr),
@@ -289,8 +297,9 @@ def curves_of(config: Any, pv: Any) -> LRCurves:
 def write_data(curves: LRCurves, path: Path) -> None:
     """Write the plotted values: ``.json`` as a mapping, anything else as CSV.
 
-    CSV columns: ``step``, ``epoch``, ``lr/<group>``, ``momentum/<group>``,
-    ``weight_decay/<group>``; floats at full precision (``repr``).
+    CSV columns: ``step``, ``epoch``, then the keys ``LRLogger`` logs in ``fit``:
+    ``lr-<Optimizer>/<group>`` for every group's lr, the same with ``-momentum`` and
+    ``-weight_decay``; floats at full precision (``repr``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -302,7 +311,7 @@ def write_data(curves: LRCurves, path: Path) -> None:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["step", "epoch", *columns])
-        series = [_column(curves, c) for c in columns]
+        series = list(columns.values())
         for i, (step, epoch) in enumerate(zip(curves.steps, curves.epochs, strict=True)):
             writer.writerow([step, epoch, *(repr(s[i]) for s in series)])
 
@@ -573,19 +582,13 @@ def _kwargs(args: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in args.items())
 
 
-def _columns(curves: LRCurves) -> list[str]:
+def _columns(curves: LRCurves) -> dict[str, list[float]]:
+    """``{LRLogger key: values}`` of every curve, lrs first."""
     return (
-        [f"lr/{n}" for n in curves.lr]
-        + [f"momentum/{n}" for n in curves.momentum]
-        + [f"weight_decay/{n}" for n in curves.weight_decay]
+        {curves.keys[n]: v for n, v in curves.lr.items()}
+        | {f"{curves.keys[n]}-momentum": v for n, v in curves.momentum.items()}
+        | {f"{curves.keys[n]}-weight_decay": v for n, v in curves.weight_decay.items()}
     )
-
-
-def _column(curves: LRCurves, column: str) -> list[float]:
-    what, _, name = column.partition("/")
-    return {"lr": curves.lr, "momentum": curves.momentum, "weight_decay": curves.weight_decay}[
-        what
-    ][name]
 
 
 def _distinct(series: Mapping[str, list[float]]) -> list[tuple[list[str], list[float]]]:
