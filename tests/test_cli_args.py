@@ -210,6 +210,7 @@ def test_tools_read_a_runs_saved_config_and_print_config_output(workdir, capsys)
     (saved,) = (workdir / "runs" / "tiny").glob("version_*/config.yaml")
     assert "ckpt_path" in yaml.safe_load(saved.read_text())
     printed_cfg = write(workdir / "printed.yaml", printed(capsys, "--config", config))
+    adam = write(workdir / "adam.yaml", {"optim": {"optimizer": "Adam"}})
     for source in (str(saved), printed_cfg):
         capsys.readouterr()
         assert run("groups", "--config", source) == 0, capsys.readouterr().err
@@ -217,6 +218,10 @@ def test_tools_read_a_runs_saved_config_and_print_config_output(workdir, capsys)
         out = workdir / f"lr_{Path(source).stem}.csv"
         assert run("plot", "--config", source, "--ascii", "--data", str(out)) == 0
         assert out.is_file()
+        png = workdir / f"cmp_{Path(source).stem}.png"
+        assert run("compare", "--config", source, "--optim", adam, "-o", str(png)) == 0
+        (row,) = png.with_suffix(".md").read_text().splitlines()[2:]
+        assert row.split("|")[1:3] == [" adam ", " Adam "]
 
 
 # --------------------------------------------------------------------------- resume

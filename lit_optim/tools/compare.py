@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, Checkpoint
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
@@ -36,7 +36,6 @@ __all__ = ["RunResult", "compare_command", "markdown_table"]
 # Compare collects what it draws itself; the runs write no logs or checkpoints.
 _QUIET_TRAINER = (
     "--trainer.logger=false",
-    "--trainer.enable_checkpointing=false",
     "--trainer.enable_progress_bar=false",
     "--trainer.enable_model_summary=false",
 )
@@ -295,6 +294,9 @@ def _train(args: list[str], name: str, metric: str) -> RunResult:
     run = resolve_run(args, build=False)  # the CLI attaches the layered section
     model, trainer, datamodule = run.model, run.trainer, run.datamodule
     recorder = _Recorder(metric)
+    # No checkpoints: dropped from the built trainer rather than `enable_checkpointing=false`,
+    # which Lightning refuses when the config (a run's saved config.yaml) lists one.
+    trainer.callbacks[:] = [c for c in trainer.callbacks if not isinstance(c, Checkpoint)]
     trainer.callbacks.append(recorder)
     with quiet_lightning():
         start = time.perf_counter()
