@@ -53,6 +53,7 @@ class Case:
     accumulate: int = 1
     optim: dict[str, Any] = field(default_factory=dict)  # merged into optim:
     devices: int = 1
+    kill_after: int = 0  # the checkpoint resumed from is at a later step (e.g. after a join)
 
     @property
     def steps_per_epoch(self) -> int:
@@ -72,6 +73,7 @@ class Case:
             if n % CKPT_EVERY
             and ((n - n % CKPT_EVERY) % per != 0) == mid_epoch
             and n - n % CKPT_EVERY >= 1
+            and n - n % CKPT_EVERY > self.kill_after
         ]
         return rng.choice(candidates)
 
@@ -120,6 +122,21 @@ CASES = [
     Case("muon_adamw_composite", "digits_muon", 8),
     # Schedule-free: checkpoints are written in eval mode, training resumes in train mode.
     Case("schedule_free", "digits_schedulefree", 8),
+    # a group joins at epoch 1 (step 8); killed and resumed after the join
+    Case(
+        "join_rule",
+        "digits_poly",
+        8,
+        optim={
+            "schedule": "Cosine",
+            "warmup": None,
+            "groups": [
+                {"name": "head", "params": ["head.*"], "lr_scale": 10.0},
+                {"name": "blocks", "params": ["blocks.*"], "unfreeze_at": {"epoch": 1}},
+            ],
+        },
+        kill_after=8,
+    ),
 ]
 ALL_CASES = [c.values[0] if hasattr(c, "values") else c for c in CASES]
 DDP = Case(
@@ -256,14 +273,18 @@ def check_resume(case: Case, runs: Path, kill_at: int, stderr: str) -> None:
     resume_step = kill_at - kill_at % CKPT_EVERY
     ref, killed, resumed = (lr_log(runs / case.name / v) for v in ("ref", "killed", "resumed"))
     assert ref and set(ref) == set(resumed), (ref.keys(), resumed.keys())
+    if case.kill_after:  # the joined group's lr starts at its join, the others at 0
+        assert {min(v) for v in ref.values()} == {0, case.kill_after}, ref.keys()
     for key, values in ref.items():
-        assert sorted(values) == list(range(case.total_steps)), key
-        assert sorted(resumed[key]) == list(range(resume_step, case.total_steps)), key
+        first = min(values)  # 0, or the step a group joined at
+        assert first == 0 or case.kill_after, key
+        assert sorted(values) == list(range(first, case.total_steps)), key
+        assert sorted(resumed[key]) == list(range(max(first, resume_step), case.total_steps)), key
         for step, lr in resumed[key].items():
             assert lr == values[step], f"{key} at step {step}: {lr} != {values[step]}"
         # the killed run wrote its rows at every checkpoint (LRLogger.on_save_checkpoint):
         # with the resumed run's they cover every step, and agree with the reference
-        assert set(range(resume_step)) <= set(killed.get(key, {})), (key, sorted(killed))
+        assert set(range(first, resume_step)) <= set(killed.get(key, {})), (key, sorted(killed))
         for step, lr in killed[key].items():
             assert step < kill_at and lr == values[step], (key, step)
     record_count("kill/resume: lr values compared bit for bit", sum(map(len, resumed.values())))
