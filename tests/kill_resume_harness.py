@@ -26,6 +26,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import BaseFinetuning
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from lit_optim.demo import DigitsDataModule
@@ -44,6 +45,19 @@ class KillAtStep(pl.Callback):
         """Die like a preempted job: no exception, no cleanup, no flush."""
         if self.step is not None and trainer.global_step == self.step:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class UnfreezeBlocks(BaseFinetuning):
+    """Lightning's documented pattern: freeze ``blocks``, add them as a group at epoch 1."""
+
+    def freeze_before_training(self, pl_module: pl.LightningModule) -> None:
+        self.freeze(pl_module.blocks)
+
+    def finetune_function(
+        self, pl_module: pl.LightningModule, epoch: int, optimizer: torch.optim.Optimizer
+    ) -> None:
+        if epoch == 1:  # lr = first group's lr / 10 (initial_denom_lr)
+            self.unfreeze_and_add_param_group(pl_module.blocks, optimizer)
 
 
 class EpochSampler(Sampler[int]):

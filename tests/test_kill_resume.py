@@ -54,6 +54,7 @@ class Case:
     optim: dict[str, Any] = field(default_factory=dict)  # merged into optim:
     devices: int = 1
     kill_after: int = 0  # the checkpoint resumed from is at a later step (e.g. after a join)
+    callbacks: tuple[str, ...] = ()  # class paths added to the trainer's callbacks
 
     @property
     def steps_per_epoch(self) -> int:
@@ -137,6 +138,19 @@ CASES = [
         },
         kill_after=8,
     ),
+    # the same join made by Lightning's BaseFinetuning
+    Case(
+        "join_callback",
+        "digits_poly",
+        8,
+        optim={
+            "schedule": "Cosine",
+            "warmup": None,
+            "groups": [{"name": "head", "params": ["head.*"], "lr_scale": 10.0}],
+        },
+        kill_after=8,
+        callbacks=("kill_resume_harness.UnfreezeBlocks",),
+    ),
 ]
 ALL_CASES = [c.values[0] if hasattr(c, "values") else c for c in CASES]
 DDP = Case(
@@ -178,6 +192,7 @@ def write_config(case: Case, root: Path, data: str) -> Path:
             },
         },
         {"class_path": "kill_resume_harness.KillAtStep"},
+        *({"class_path": path} for path in case.callbacks),
     ]
     cfg["data"]["class_path"] = data
     cfg["optim"].update(case.optim)

@@ -179,7 +179,7 @@ class LitOptimCLI(LightningCLI):
             ckpt_path = section["ckpt_path"] = str(found)
         state = read_checkpoint(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
         if plan is not None:
-            check_resume(plan.scheduler, state)
+            check_resume(plan.scheduler, state, self.trainer)
         if found is not None:
             continue_version(self.trainer, found, state)
         self._startup.release()

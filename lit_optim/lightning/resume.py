@@ -15,6 +15,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
 
@@ -54,17 +55,33 @@ def read_checkpoint(path: str | Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def check_resume(scheduler: Any, state: dict[str, Any] | None) -> None:
+def check_resume(
+    scheduler: Any, state: dict[str, Any] | None, trainer: pl.Trainer | None = None
+) -> None:
     """Load the checkpoint's scheduler state into a preview ``scheduler`` to refuse a mismatch.
 
     :meth:`ScheduleLR.load_state_dict` raises :class:`ConfigError` when the groups or the
     run length differ; doing it here, before ``fit``, means nothing is written on refusal.
+    Groups that a ``BaseFinetuning`` callback of ``trainer`` added during training are
+    left out: that callback adds them again in ``on_fit_start``, after this preview.
     """
     if scheduler is None or state is None or not hasattr(scheduler, "fingerprint"):
         return
     saved = state.get("lr_schedulers")
-    if saved:
-        scheduler.load_state_dict(saved[0])
+    if not saved:
+        return
+    entry = saved[0]
+    callbacks = trainer.callbacks if trainer is not None else []
+    if any(isinstance(c, BaseFinetuning) for c in callbacks) and isinstance(entry, dict):
+        joined = list(entry.get("joined", []))
+        # the joined groups follow the built ones, in the order they joined
+        first = len(entry.get("base_lrs", [])) - len(joined)
+        drop = {first + i for i, j in enumerate(joined) if j.get("source") != "rule"}
+        entry = {**entry, "joined": [j for j in joined if j.get("source") == "rule"]}
+        for key in ("base_lrs", "base_momenta", "base_weight_decays", "_last_lr"):
+            if isinstance(entry.get(key), list):
+                entry[key] = [v for i, v in enumerate(entry[key]) if i not in drop]
+    scheduler.load_state_dict(entry)
 
 
 def continue_version(trainer: pl.Trainer, ckpt: Path, state: dict[str, Any] | None) -> None:
