@@ -71,17 +71,18 @@ def test_plotted_lrs_of_each_optimizer_equal_what_fit_logs(tmp_path):
     assert list(plotted) == [
         "step",
         "epoch",
-        "lr/generator/default",
-        "lr/discriminator/default",
-        "momentum/generator/default",
-        "momentum/discriminator/default",
-        "weight_decay/generator/default",
-        "weight_decay/discriminator/default",
+        # the keys LRLogger logs in fit (Lightning's names: lr-Adam, then lr-Adam-1)
+        "lr-Adam/default",
+        "lr-Adam-1/default",
+        "lr-Adam/default-momentum",
+        "lr-Adam-1/default-momentum",
+        "lr-Adam/default-weight_decay",
+        "lr-Adam-1/default-weight_decay",
     ]
-    gen, disc = plotted["lr/generator/default"], plotted["lr/discriminator/default"]
+    gen, disc = plotted["lr-Adam/default"], plotted["lr-Adam-1/default"]
     assert gen == pytest.approx([generator_lr(t) for t in range(STEPS)], rel=1e-12)
     assert disc == pytest.approx([discriminator_lr(t) for t in range(STEPS)], rel=1e-12)
-    assert set(plotted["momentum/generator/default"]) == {0.5}  # betas[0]
+    assert set(plotted["lr-Adam/default-momentum"]) == {0.5}  # betas[0]
 
     # What fit then logs (LRLogger, Lightning's keys and per-batch steps) is what was drawn.
     proc = run_cli("fit", "--config", GAN, "--trainer.enable_progress_bar=false",

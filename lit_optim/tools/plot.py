@@ -24,6 +24,7 @@ import json
 import math
 import textwrap
 import warnings
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,6 +222,7 @@ def merge_curves(named: Sequence[tuple[str, LRCurves]]) -> LRCurves:
         title="\n".join(f"{n}: {c.title}" for n, c in named),
         note="; ".join(f"{n}: {c.note}" for n, c in named if c.note) or None,
     )
+    seen: Counter[str] = Counter()
     for name, c in named:
         if len(c.steps) != len(first.steps):
             raise ConfigError(
@@ -235,6 +237,11 @@ def merge_curves(named: Sequence[tuple[str, LRCurves]]) -> LRCurves:
         ):
             target.update({f"{name}/{g}": v for g, v in series.items()})
         out.joins.update({f"{name}/{g}": t for g, t in c.joins.items()})
+        # LRLogger's keys, as Lightning names optimizers of one class: lr-Adam, lr-Adam-1, ...
+        prefix = next(iter(c.keys.values()), "").split("/")[0]
+        new = prefix if not seen[prefix] else f"{prefix}-{seen[prefix]}"
+        seen[prefix] += 1
+        out.keys.update({f"{name}/{g}": new + k[len(prefix) :] for g, k in c.keys.items()})
     return out
 
 
