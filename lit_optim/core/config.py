@@ -25,13 +25,11 @@ from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.schedules import Schedule
 
 
-class Spec(Mapping[str, Any]):
-    """A ``{class_path: ..., init_args: {...}}`` mapping kept as plain data.
+class FrozenMapping(Mapping[str, Any]):
+    """A read-only mapping over a private copy of ``data`` (not a dict on purpose).
 
-    A read-only mapping rather than a dict on purpose: jsonargparse treats a dict with a
-    ``class_path`` as a class to resolve (refusing short names such as ``SGD``) and, when
-    a later config or the command line switches the class, carries the old init args
-    over. This type is replaced as a whole, so nothing of a previous class leaks.
+    jsonargparse takes a dict apart into nested keys; a mapping that is not a dict stays
+    one value, replaced as a whole.
     """
 
     def __init__(self, data: Mapping[str, Any]) -> None:
@@ -45,6 +43,16 @@ class Spec(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+
+class Spec(FrozenMapping):
+    """A ``{class_path: ..., init_args: {...}}`` mapping kept as plain data.
+
+    A read-only mapping rather than a dict on purpose: jsonargparse treats a dict with a
+    ``class_path`` as a class to resolve (refusing short names such as ``SGD``) and, when
+    a later config or the command line switches the class, carries the old init args
+    over. This type is replaced as a whole, so nothing of a previous class leaks.
+    """
 
     def __repr__(self) -> str:
         return repr(self._data)

@@ -6,13 +6,13 @@ free of jsonargparse.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from jsonargparse.typing import register_type
 
-from lit_optim.core.config import Spec
+from lit_optim.core.config import FrozenMapping, Spec
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.implementation import printed_speed_flags
 from lit_optim.core.optimizers import optimizer_defaults, resolve_optimizer
@@ -71,7 +71,7 @@ def _dump_spec(value: Any) -> Any:
 register_type(Spec, serializer=_dump_spec, deserializer=_parse_spec)
 
 
-class OptimSection(Mapping[str, Any]):
+class OptimSection(FrozenMapping):
     """The top-level ``optim:`` section as jsonargparse holds it: plain, unchecked data.
 
     jsonargparse never looks inside it, so :meth:`OptimConfig.from_dict` (the one
@@ -79,18 +79,6 @@ class OptimSection(Mapping[str, Any]):
     path. :mod:`lit_optim.lightning.optim_args` layers it from configs and overrides.
     Not a dict subclass: jsonargparse would take a dict apart into nested keys.
     """
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = dict(data)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
 
     def __repr__(self) -> str:
         return f"OptimSection({self._data!r})"
