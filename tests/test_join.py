@@ -9,8 +9,13 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import CONFIGS, loader, read_metrics, series
-from lightning.pytorch.callbacks import BaseFinetuning, Callback, ModelCheckpoint
+from conftest import CONFIGS, loader, read_metrics, run_cli, series
+from lightning.pytorch.callbacks import (
+    BackboneFinetuning,
+    BaseFinetuning,
+    Callback,
+    ModelCheckpoint,
+)
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
@@ -213,6 +218,75 @@ def test_resume_after_the_join_gives_identical_lrs(tmp_path, form):
     assert [
         {k: g.get(k) for k in ("fused", "foreach")} for g in resumed.optimizers[0].param_groups
     ] == flags
+
+
+def test_backbone_finetuning_with_a_per_step_schedule_is_refused(tmp_path):
+    # BackboneFinetuning writes the backbone's lr each epoch; a per-step schedule would
+    # overwrite it at the next step, silently. Refused before the first step.
+    callback = BackboneFinetuning(unfreeze_backbone_at_epoch=1)
+    with pytest.raises(ConfigError, match=r"^trainer.callbacks: BackboneFinetuning sets") as err:
+        fit(tmp_path, cosine_config(), [callback])
+    assert "optim.interval: epoch" in str(err.value) and "unfreeze_at" in str(err.value)
+
+
+def test_backbone_finetuning_with_a_per_epoch_schedule_keeps_the_callbacks_lr(tmp_path):
+    # Lightning's own formula, per epoch: the initial lr is the head's times
+    # backbone_initial_ratio_lr, then lambda_func(epoch + 1) times the previous lr,
+    # capped at the head's lr (should_align).
+    callback = BackboneFinetuning(unfreeze_backbone_at_epoch=1, lambda_func=lambda e: 1.5)
+    lrs = history(fit(tmp_path, cosine_config(interval="epoch"), [callback]))
+    head, backbone = lrs["lr-SGD/default"], lrs["lr-SGD/pg2"]
+    assert sorted(backbone) == list(range(STEPS_PER_EPOCH, TOTAL))
+    expected = 0.1 * head[STEPS_PER_EPOCH]
+    for epoch in range(1, EPOCHS):
+        first = epoch * STEPS_PER_EPOCH
+        if epoch > 1:
+            expected = min(1.5 * expected, head[first])
+        for step in range(first, first + STEPS_PER_EPOCH):
+            assert backbone[step] == pytest.approx(expected, rel=1e-12), step
+    assert backbone[2 * STEPS_PER_EPOCH] == pytest.approx(0.1 * 0.1 * cosine(1, EPOCHS) * 1.5)
+
+
+BACKBONE_MODULE = """
+import lightning.pytorch as pl, torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from lit_optim import OptimMixin
+
+class Backboned(OptimMixin, pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Linear(4, 8)
+        self.head = nn.Linear(8, 2)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self.head(torch.relu(self.backbone(x))), y)
+
+    def train_dataloader(self):
+        x = torch.randn(64, 4)
+        return DataLoader(TensorDataset(x, (x[:, 0] > 0).long()), batch_size=8)
+"""
+
+
+def test_cli_refuses_backbone_finetuning_with_a_per_step_schedule_first(tmp_path):
+    (tmp_path / "backboned.py").write_text(BACKBONE_MODULE)
+    (tmp_path / "run.yaml").write_text(
+        "trainer:\n  max_epochs: 3\n  default_root_dir: out\n  callbacks:\n"
+        "    - class_path: lightning.pytorch.callbacks.BackboneFinetuning\n"
+        "      init_args: {unfreeze_backbone_at_epoch: 1}\n"
+        "model: {class_path: backboned.Backboned}\n"
+        "optim: {optimizer: torch.optim.SGD, schedule: Cosine}\n"
+    )
+    out = run_cli("fit", "--config", "run.yaml", cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.splitlines()[0].startswith(
+        "error: trainer.callbacks: BackboneFinetuning sets the backbone group's lr"
+    ), out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out").exists()  # refused before Lightning wrote anything
+    ok = run_cli("fit", "--config", "run.yaml", "--optim.interval", "epoch", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
 
 
 def test_schedulelr_adopts_a_group_added_from_outside():

@@ -29,6 +29,7 @@ from lit_optim.core.plan import Preview, RunPlan, preview
 from lit_optim.core.schedules import build_schedule
 from lit_optim.core.several import preview_several
 from lit_optim.lightning.callbacks import PlateauResumeFix
+from lit_optim.lightning.finetuning import check_lr_callbacks
 from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.messages import bad_config_message
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
@@ -254,6 +255,7 @@ def preflight(
     if config.lr_scaling is not None and datamodule is not None:
         scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
     built = preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
+    check_lr_callbacks(trainer.callbacks, config, built.scheduler)
     return None if datamodule is None and trainer.max_steps == -1 else built
 
 

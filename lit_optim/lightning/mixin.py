@@ -33,6 +33,7 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, TrainLoop, preview
 from lit_optim.lightning.callbacks import optimizer_key
+from lit_optim.lightning.finetuning import check_lr_callbacks
 from lit_optim.lightning.loop import run_plan
 from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
@@ -96,6 +97,8 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dic
     trainer = module.trainer if module._trainer else None
     built = preview(module, config, plan, scale, trainer=trainer)
     optimizer, scheduler = built.optimizer, built.scheduler
+    if trainer is not None:
+        check_lr_callbacks(trainer.callbacks, config, scheduler)
     if module._trainer is not None and has_modes(optimizer):
         add_modes_callback(module.trainer)
     if config.summary and module._trainer is not None and module.trainer.is_global_zero:
