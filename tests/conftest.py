@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+# One compute thread per process, inherited by every subprocess the tests start: the
+# models are tiny, and two workers (pytest-xdist) or a busy machine with OpenMP's
+# spinning threads on 2 cores cost far more than a second thread gains.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 import lightning.pytorch as pl
 import pytest
 import torch
@@ -15,6 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from lit_optim import OptimConfig, OptimMixin
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # torch may be imported already
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -127,6 +134,18 @@ COUNTS: dict[str, int] = {}
 def record_count(label: str, n: int = 1) -> None:
     """Add ``n`` to a count printed in the terminal summary of the test run."""
     COUNTS[label] = COUNTS.get(label, 0) + n
+
+
+def pytest_sessionfinish(session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: the controller prints the sum
+        workeroutput["lit_optim_counts"] = dict(COUNTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    for label, n in getattr(node, "workeroutput", {}).get("lit_optim_counts", {}).items():
+        record_count(label, n)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
