@@ -232,3 +232,40 @@ def test_several_optimizers_on_an_automatically_optimized_model_exit_2_before_fi
         "(and its scheduler) in training_step"
     ), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["two.yaml"]
+
+
+def snapshot(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("change", "first_line"),
+    [
+        (
+            ["--trainer.max_epochs=3"],
+            "error: optim.optimizers.generator (total_steps): the checkpoint was saved with run "
+            "length",
+        ),
+        (
+            ["--optim", "{optimizers: {discriminator: {schedule: null}}}"],
+            "error: ckpt_path: the checkpoint has 2 lr scheduler(s) but this run builds 1 "
+            "(optim.optimizers.generator)",
+        ),
+    ],
+    ids=["run_length", "one_schedule_fewer"],
+)
+def test_resume_of_several_optimizers_is_checked_before_fit(
+    tmp_path, capsys, monkeypatch, change, first_line
+) -> None:
+    monkeypatch.chdir(tmp_path)  # gan.yaml logs under ./runs
+    base = ["fit", "--config", str(EXAMPLES / "gan.yaml"), "--trainer.max_epochs=1"]
+    main(base)
+    assert len(list((tmp_path / "runs").rglob("*.ckpt"))) == 1
+    before = snapshot(tmp_path / "runs")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main([*base, *change, "--ckpt_path", "last"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(first_line), err
+    assert snapshot(tmp_path / "runs") == before  # no new version, nothing rewritten

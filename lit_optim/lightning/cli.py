@@ -25,7 +25,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
-from lit_optim.core.plan import Preview, RunPlan, preview
+from lit_optim.core.plan import RunPlan, preview
 from lit_optim.core.schedules import build_schedule
 from lit_optim.core.several import preview_several
 from lit_optim.lightning.callbacks import PlateauResumeFix
@@ -170,17 +170,16 @@ class LitOptimCLI(LightningCLI):
 
         Then Lightning's held start-up lines are printed and training starts.
         """
-        plan = None
+        schedulers: list[tuple[str, Any]] = []
         if self.optim_config is not None:
-            plan = preflight(self.model, self.optim_config, self.trainer, self.datamodule)
+            schedulers = preflight(self.model, self.optim_config, self.trainer, self.datamodule)
         section = self._config_section()
         ckpt_path = section.get("ckpt_path")
         found = last_checkpoint(self.trainer) if ckpt_path == "last" else None
         if found is not None:
             ckpt_path = section["ckpt_path"] = str(found)
         state = read_checkpoint(ckpt_path) if ckpt_path and Path(ckpt_path).is_file() else None
-        if plan is not None:
-            check_resume(plan.scheduler, state, self.trainer)
+        check_resume(schedulers, state, self.trainer)
         if found is not None:
             continue_version(self.trainer, found, state)
         self._startup.release()
@@ -232,31 +231,33 @@ def check_schedules(optim: Any) -> None:
 
 def preflight(
     model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
-) -> Preview | None:
+) -> list[tuple[str, Any]]:
     """Build what ``fit`` will build, on the real model, so a bad config fails first.
 
     When the training data is not known before ``fit`` (no datamodule), the run-length
     checks wait for ``configure_optimizers``; everything else is checked here.
 
     Returns:
-        The preview of the run, or ``None`` when its length is not known yet or the
-        section has several optimizers (each entry is built and checked all the same).
+        ``(key, scheduler)`` for each scheduler ``fit`` will build, in Lightning's order
+        (for :func:`check_resume`); empty when the run length is not known yet.
 
     """
     loop = loop_before_fit(trainer, datamodule)
-    if datamodule is None and trainer.max_steps == -1:
+    known = datamodule is not None or trainer.max_steps != -1
+    if not known:
         loop = dataclasses.replace(loop, max_steps=_PLACEHOLDER_STEPS)
     if config.optimizers is not None:
         check_manual_optimization(model)
-        preview_several(model, config, loop, trainer=trainer)
-        return None
+        built = preview_several(model, config, loop, trainer=trainer)
+        found = [(f"optim.optimizers.{b.name}", b.scheduler) for b in built]
+        return [(k, s) for k, s in found if s is not None] if known else []
     # Only when the data is known here; otherwise configure_optimizers finds the batch size.
     scale = None
     if config.lr_scaling is not None and datamodule is not None:
         scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
-    built = preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
-    check_lr_callbacks(trainer.callbacks, config, built.scheduler)
-    return None if datamodule is None and trainer.max_steps == -1 else built
+    one = preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
+    check_lr_callbacks(trainer.callbacks, config, one.scheduler)
+    return [("optim", one.scheduler)] if known and one.scheduler is not None else []
 
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.

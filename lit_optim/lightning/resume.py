@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,9 @@ import torch
 from lightning.pytorch.callbacks import BaseFinetuning
 from lightning.pytorch.cli import SaveConfigCallback
 from lightning.pytorch.loggers import CSVLogger
+
+from lit_optim.core.config import rekey
+from lit_optim.core.errors import ConfigError
 
 __all__ = ["check_resume", "continue_version", "last_checkpoint", "read_checkpoint"]
 
@@ -56,32 +60,60 @@ def read_checkpoint(path: str | Path) -> dict[str, Any] | None:
 
 
 def check_resume(
-    scheduler: Any, state: dict[str, Any] | None, trainer: pl.Trainer | None = None
+    schedulers: Sequence[tuple[str, Any]],
+    state: dict[str, Any] | None,
+    trainer: pl.Trainer | None = None,
 ) -> None:
-    """Load the checkpoint's scheduler state into a preview ``scheduler`` to refuse a mismatch.
+    """Load the checkpoint's scheduler states into preview schedulers to refuse a mismatch.
 
     :meth:`ScheduleLR.load_state_dict` raises :class:`ConfigError` when the groups or the
     run length differ; doing it here, before ``fit``, means nothing is written on refusal.
     Groups that a ``BaseFinetuning`` callback of ``trainer`` added during training are
     left out: that callback adds them again in ``on_fit_start``, after this preview.
+
+    Args:
+        schedulers: ``(key, scheduler)`` for each scheduler ``fit`` will build, in
+            Lightning's order (``optim``, or ``optim.optimizers.<name>`` per entry); the
+            key prefixes the error (``optim.optimizers.disc (total): ...``).
+        state: The checkpoint (``None``: nothing to check).
+        trainer: The trainer, for its callbacks.
+
     """
-    if scheduler is None or state is None or not hasattr(scheduler, "fingerprint"):
+    if state is None or not schedulers:
         return
     saved = state.get("lr_schedulers")
     if not saved:
         return
-    entry = saved[0]
+    if len(saved) != len(schedulers):
+        raise ConfigError(
+            "ckpt_path",
+            f"the checkpoint has {len(saved)} lr scheduler(s) but this run builds "
+            f"{len(schedulers)} ({', '.join(k for k, _ in schedulers)}); resume with the "
+            "config it was saved with, or start a new run without ckpt_path",
+        )
     callbacks = trainer.callbacks if trainer is not None else []
-    if any(isinstance(c, BaseFinetuning) for c in callbacks) and isinstance(entry, dict):
-        joined = list(entry.get("joined", []))
-        # the joined groups follow the built ones, in the order they joined
-        first = len(entry.get("base_lrs", [])) - len(joined)
-        drop = {first + i for i, j in enumerate(joined) if j.get("source") != "rule"}
-        entry = {**entry, "joined": [j for j in joined if j.get("source") == "rule"]}
-        for key in ("base_lrs", "base_momenta", "base_weight_decays", "_last_lr"):
-            if isinstance(entry.get(key), list):
-                entry[key] = [v for i, v in enumerate(entry[key]) if i not in drop]
-    scheduler.load_state_dict(entry)
+    finetuning = any(isinstance(c, BaseFinetuning) for c in callbacks)
+    for (key, scheduler), entry in zip(schedulers, saved, strict=True):
+        if not hasattr(scheduler, "fingerprint"):
+            continue  # a torch scheduler: Lightning loads it as it is
+        if finetuning and isinstance(entry, dict):
+            entry = _without_added_groups(entry)
+        try:
+            scheduler.load_state_dict(entry)
+        except ConfigError as err:
+            raise rekey(err, "optim", key) from None
+
+
+def _without_added_groups(entry: dict[str, Any]) -> dict[str, Any]:
+    joined = list(entry.get("joined", []))
+    # the joined groups follow the built ones, in the order they joined
+    first = len(entry.get("base_lrs", [])) - len(joined)
+    drop = {first + i for i, j in enumerate(joined) if j.get("source") != "rule"}
+    entry = {**entry, "joined": [j for j in joined if j.get("source") == "rule"]}
+    for key in ("base_lrs", "base_momenta", "base_weight_decays", "_last_lr"):
+        if isinstance(entry.get(key), list):
+            entry[key] = [v for i, v in enumerate(entry[key]) if i not in drop]
+    return entry
 
 
 def continue_version(trainer: pl.Trainer, ckpt: Path, state: dict[str, Any] | None) -> None:
