@@ -383,5 +383,16 @@ def test_plot_shows_the_group_from_its_join_step_as_fit_logs_it(monkeypatch, tmp
     logged = series(read_metrics(log_dir), "lr-SGD/stem")
     assert sorted(logged) == list(range(10, 30))
     assert [logged[t] for t in range(10, 30)] == pytest.approx(stem[10:], rel=1e-12)
-    head = series(read_metrics(log_dir), "lr-SGD/head")
+    rows = read_metrics(log_dir)
+    head = series(rows, "lr-SGD/head")
     assert [logged[t] / head[t] for t in range(10, 30)] == pytest.approx([0.05] * 20)
+    # every logged column, each from the first step it was logged at, equals the plot's
+    columns = {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
+    # (the demo's LRLogger logs momentum, not weight decay)
+    assert columns == {c for c in plotted if c.startswith("lr-") and "-weight_decay" not in c}
+    for column in sorted(columns):
+        values, steps = plotted[column], sorted(series(rows, column))
+        assert steps == [t for t, v in enumerate(values) if not math.isnan(v)], column
+        assert [series(rows, column)[t] for t in steps] == pytest.approx(
+            [values[t] for t in steps], rel=1e-12
+        ), column

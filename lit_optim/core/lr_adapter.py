@@ -210,7 +210,9 @@ class ScheduleLR(LRScheduler):
             )
         for join in self._pending:
             joined = step >= join.step
-            mom, wd = _momentum_of(join.group), join.group.get("weight_decay")
+            # as add_param_group will fill it in: unset keys from the optimizer's defaults
+            group = {**self.optimizer.defaults, **join.group}
+            mom, wd = _momentum_of(group), group.get("weight_decay")
             if join.momentum is not None and mom is not None:
                 mom = mom * join.momentum(step)
             if join.weight_decay is not None and wd is not None:
