@@ -54,6 +54,9 @@ def find_group_matchers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     found: list[tuple[str, nn.Module]] = []
     stack: list[tuple[str, nn.Module]] = [("", model)]
     seen: set[int] = set()
+    # Per class, its group_matcher attribute; looked up once (100k-tensor models have
+    # ~75k modules of a handful of classes).
+    by_class: dict[type, Any] = {}
     while stack:
         prefix, module = stack.pop()
         if id(module) in seen:
@@ -61,16 +64,23 @@ def find_group_matchers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         seen.add(id(module))
         # Class attribute or instance attribute only: nn.Module.__getattr__ would raise
         # (slowly) on every other module, and a child module named group_matcher is no method.
-        fn = module.__dict__.get("group_matcher", getattr(type(module), "group_matcher", None))
-        if callable(fn) and not isinstance(fn, nn.Module):
+        fn = module.__dict__.get("group_matcher")
+        if fn is None:
+            cls = type(module)
+            fn = by_class.get(cls, by_class)
+            if fn is by_class:
+                fn = by_class[cls] = getattr(cls, "group_matcher", None)
+        if fn is not None and callable(fn) and not isinstance(fn, nn.Module):
             found.append((_normalized_prefix(prefix), module))
             continue
-        dot = prefix + "." if prefix else ""
-        stack.extend(
-            (dot + name, child)
-            for name, child in reversed(module._modules.items())
-            if child is not None
-        )
+        children = module._modules
+        if children:
+            dot = prefix + "." if prefix else ""
+            stack.extend(
+                (dot + name, child)
+                for name, child in reversed(children.items())
+                if child is not None
+            )
     return found
 
 
