@@ -67,10 +67,10 @@ def find_group_matchers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         fn = module.__dict__.get("group_matcher")
         if fn is None:
             cls = type(module)
-            fn = by_class.get(cls, by_class)
-            if fn is by_class:
-                fn = by_class[cls] = getattr(cls, "group_matcher", None)
-        if fn is not None and callable(fn) and not isinstance(fn, nn.Module):
+            if cls not in by_class:
+                by_class[cls] = getattr(cls, "group_matcher", None)
+            fn = by_class[cls]
+        if callable(fn) and not isinstance(fn, nn.Module):
             found.append((_normalized_prefix(prefix), module))
             continue
         children = module._modules
