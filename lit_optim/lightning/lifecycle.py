@@ -56,7 +56,7 @@ def model_as_fit_sees_it(model: pl.LightningModule) -> tuple[torch.nn.Module | N
         with torch.device("meta"):
             view.configure_model()
     except Exception as err:
-        return None, f"{type(model).__name__}.configure_model needs the trainer's setup ({err})"
+        return None, f"{type(model).__name__}.configure_model needs the strategy ({err})"
     return view, ""
 
 
