@@ -181,8 +181,6 @@ class ScheduleLR(LRScheduler):
         """The lr of every group at the current step."""
         return self.lr_at(self.last_epoch)
 
-    _get_closed_form_lr = get_lr
-
     def lr_at(self, step: int) -> list[float]:
         """The lr of every group now in the optimizer at ``step``, changing no state."""
         values = [f(step) for f in self._distinct]
@@ -233,12 +231,6 @@ class ScheduleLR(LRScheduler):
             str(g.get("name") or f"pg{i + 1}") for i, g in enumerate(self.optimizer.param_groups)
         ]
         return names + [j.name for j in self._pending]
-
-    @property
-    def join_steps(self) -> dict[str, int]:
-        """``{group name: scheduler step it joined (or joins) at}`` for groups added mid-run."""
-        done = {str(e["name"]): int(e["step"]) for e in self.joined}
-        return {**done, **{j.name: j.step for j in self._pending}}
 
     # ----------------------------------------------------------------- state
 

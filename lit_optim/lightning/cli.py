@@ -47,7 +47,6 @@ from lit_optim.lightning.types import OptimSection
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-TOOL_COMMANDS = ("plot", "groups", "compare", "lr-find")
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
 
 tools (each resolves the run as fit would, without training; see `lit-optim <tool> -h`):

@@ -43,7 +43,6 @@ __all__ = [
     "LRCurves",
     "ascii_chart",
     "curves_of",
-    "draw_png",
     "draw_png_several",
     "lr_curves",
     "matplotlib_available",
@@ -328,18 +327,6 @@ def read_data(path: Path) -> dict[str, list[float]]:
     with Path(path).open() as f:
         rows = list(csv.DictReader(f))
     return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {})}
-
-
-def draw_png(
-    curves: LRCurves,
-    path: Path,
-    *,
-    log: bool = False,
-    momentum: bool = False,
-    weight_decay: bool = False,
-) -> None:
-    """Draw the curves with matplotlib (no pyplot, no display needed) into ``path``."""
-    draw_png_several([(None, curves)], path, log=log, momentum=momentum, weight_decay=weight_decay)
 
 
 def draw_png_several(
