@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 
 from lit_optim.core.config import LRScaling
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.groups.result import PendingGroup
 
 __all__ = ["BatchScale", "apply_batch_scale", "find_batch_scale"]
 
@@ -101,19 +102,28 @@ def find_batch_scale(scaling: LRScaling, trainer: Any, datamodule: Any = None) -
     )
 
 
-def apply_batch_scale(optimizer: torch.optim.Optimizer, scale: BatchScale) -> None:
+def apply_batch_scale(
+    optimizer: torch.optim.Optimizer, scale: BatchScale, pending: Sequence[PendingGroup] = ()
+) -> BatchScale:
     """Multiply the lr of every group (and of those that join later) by ``scale.factor``.
 
-    Recorded as ``optimizer.lit_optim_lr_scale`` for the tools. Call before the scheduler
-    is built (its base lrs are the scaled ones).
+    Call before the scheduler is built (its base lrs are the scaled ones).
+
+    Args:
+        optimizer: The optimizer whose groups are scaled.
+        scale: The run's batch scale.
+        pending: The groups that join later (``ParamGroups.pending``).
+
+    Returns:
+        ``scale``, for whoever shows what was applied (the tools keep it beside the run).
+
     """
     factor = scale.factor
     for group in optimizer.param_groups:
         group["lr"] = group["lr"] * factor
-    recorded = getattr(optimizer, "lit_optim_groups", None)
-    for pending in getattr(recorded, "pending", ()):
-        pending.group["lr"] = pending.group["lr"] * factor
-    optimizer.lit_optim_lr_scale = scale  # type: ignore[attr-defined]
+    for join in pending:
+        join.group["lr"] = join.group["lr"] * factor
+    return scale
 
 
 def _batch_size(scaling: LRScaling, trainer: Any, datamodule: Any) -> tuple[int, str] | None:

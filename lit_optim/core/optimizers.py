@@ -23,6 +23,7 @@ from torch import nn
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.group_registry import register_groups
 from lit_optim.core.groups import ParamGroups, build_param_groups
 from lit_optim.core.implementation import (
     clip_under_amp,
@@ -101,6 +102,7 @@ def build_optimizer(
         optimizer = _composite(cls, init_args, own, groups, config, step)
     # Per-group schedules and the group table are read back from here by build_scheduler.
     optimizer.lit_optim_groups = groups  # type: ignore[attr-defined]
+    register_groups(optimizer, groups)
     return optimizer
 
 

@@ -28,9 +28,9 @@ import torch
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.groups import ParamGroups
-from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler, is_torch_scheduler
 from lit_optim.core.lr_scaling import BatchScale, apply_batch_scale
 from lit_optim.core.optimizers import build_optimizer
+from lit_optim.core.scheduler import SchedulerLike, build_scheduler, is_torch_scheduler
 from lit_optim.core.schedules import Horizon, _warmup_steps, build_schedule
 
 
@@ -215,7 +215,7 @@ def preview(
     optimizer = build_optimizer(model, config, trainer=trainer)
     groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
     if lr_scale is not None:
-        apply_batch_scale(optimizer, lr_scale)
+        apply_batch_scale(optimizer, lr_scale, groups.pending)
     scheduler = build_scheduler(
         optimizer, config, plan.total, plan.steps_per_epoch, groups.schedules
     )

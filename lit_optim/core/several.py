@@ -32,9 +32,9 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups import ParamGroups
 from lit_optim.core.groups.names import collect
 from lit_optim.core.groups.rules import check_every_rule_used, compile_rule, first_matches
-from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler
 from lit_optim.core.optimizers import build_optimizer
 from lit_optim.core.plan import RunPlan, TrainLoop
+from lit_optim.core.scheduler import SchedulerLike, build_scheduler
 
 __all__ = ["Built", "assign", "build_several", "preview_several"]
 

@@ -33,6 +33,7 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from lit_optim.core.composite import optimizer_name
 from lit_optim.core.errors import ConfigError
 
 Interval = Literal["step", "epoch"]
@@ -451,7 +452,7 @@ def optimizer_key(optimizer: Any) -> str:
         'lr-SGD'
 
     """
-    return "lr-" + getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+    return "lr-" + optimizer_name(optimizer)
 
 
 def group_keys(name: str, group_names: Sequence[str | None]) -> list[str]:

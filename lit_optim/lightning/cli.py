@@ -23,9 +23,9 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lit_optim.core.config import OptimConfig
-from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, preview
+from lit_optim.core.scheduler import is_torch_scheduler
 from lit_optim.core.schedules import build_schedule
 from lit_optim.core.several import preview_several
 from lit_optim.lightning.callbacks import PlateauResumeFix

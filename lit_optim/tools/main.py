@@ -103,9 +103,8 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
                 console.print(table)
             else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
                 print(render(table))
-        scale = getattr(optimizer, "lit_optim_lr_scale", None)
-        if scale is not None:
-            print(scale.describe())
+        if run.scale is not None:
+            print(run.scale.describe())
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:

@@ -33,9 +33,11 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from lit_optim.core.composite import optimizer_name
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_adapter import ScheduleLR
+from lit_optim.core.lr_scaling import BatchScale
 from lit_optim.core.optimizers import changed_init_args
+from lit_optim.core.scheduler import ScheduleLR
 from lit_optim.core.schedules import Schedule, build_schedule
 from lit_optim.lightning.callbacks import group_keys, optimizer_key
 
@@ -189,7 +191,7 @@ def lr_curves(run: Any) -> LRCurves:
         ConfigError: The run length cannot be known before ``fit``.
 
     """
-    return curves_of(run.config, run.preview)
+    return curves_of(run.config, run.preview, scale=run.scale)
 
 
 def several_lr_curves(run: Any) -> list[tuple[str, LRCurves]]:
@@ -244,12 +246,13 @@ def merge_curves(named: Sequence[tuple[str, LRCurves]]) -> LRCurves:
     return out
 
 
-def curves_of(config: Any, pv: Any) -> LRCurves:
+def curves_of(config: Any, pv: Any, *, scale: BatchScale | None = None) -> LRCurves:
     """:func:`lr_curves` of one optimizer: its ``optim:`` section and what was built of it.
 
     Args:
         config: The optimizer's :class:`~lit_optim.core.config.OptimConfig`.
         pv: Its optimizer, scheduler and plan (a ``Preview`` or a ``several.Built``).
+        scale: The lr scaling applied to its groups (named in the title), if any.
 
     """
     plan = pv.plan
@@ -272,7 +275,7 @@ def curves_of(config: Any, pv: Any) -> LRCurves:
         epochs=epochs,
         lr={},
         steps_per_epoch=plan.optimizer_steps_per_epoch,
-        title=_title(optimizer, config, scheduler, plan.optimizer_steps, epochs[-1] + 1),
+        title=_title(optimizer, config, scheduler, plan.optimizer_steps, epochs[-1] + 1, scale),
         note=note,
         # fit names the scheduler optimizer_key(optimizer), and LRLogger its groups so.
         keys=dict(zip(names, group_keys(optimizer_key(optimizer), raw_names), strict=True)),
@@ -508,9 +511,14 @@ def _float(value: Any) -> float:
 
 
 def _title(
-    optimizer: torch.optim.Optimizer, config: Any, scheduler: Any, steps: int, epochs: int
+    optimizer: torch.optim.Optimizer,
+    config: Any,
+    scheduler: Any,
+    steps: int,
+    epochs: int,
+    scale: BatchScale | None,
 ) -> str:
-    name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+    name = optimizer_name(optimizer)
     opt = f"{name}({_kwargs(changed_init_args(config.optimizer))})"
     if scheduler is None:
         sched = "constant lr"
@@ -532,7 +540,6 @@ def _title(
         init = dict(spec.get("init_args") or {}) if isinstance(spec, Mapping) else {}
         sched = f"{type(scheduler).__name__}({_kwargs(init)})"
     every = "" if config.frequency == 1 else f" every {config.frequency}"
-    scale = getattr(optimizer, "lit_optim_lr_scale", None)
     if scale is not None:
         sched += f"\n{scale.describe()}"
     return (

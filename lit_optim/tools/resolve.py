@@ -19,7 +19,7 @@ import lightning.pytorch as pl
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_scaling import find_batch_scale
+from lit_optim.core.lr_scaling import BatchScale, find_batch_scale
 from lit_optim.core.plan import Preview, RunPlan, preview
 from lit_optim.core.several import Built, preview_several
 from lit_optim.lightning.cli import LitOptimCLI, with_default_config
@@ -44,6 +44,8 @@ class ResolvedRun:
             section has several optimizers.
         several: With ``optim.optimizers``: every entry built as ``configure_optimizers``
             will, in the order ``self.optimizers()`` returns them (else ``None``).
+        scale: The lr scaling applied to every group (``optim.lr_scaling`` resolved on
+            this trainer and data), else ``None``.
 
     """
 
@@ -54,6 +56,7 @@ class ResolvedRun:
     config: OptimConfig
     preview: Preview
     several: list[Built] | None = None
+    scale: BatchScale | None = None
 
 
 def resolve_run(cli_args: list[str], *, build: bool = True, several: bool = False) -> ResolvedRun:
@@ -93,7 +96,7 @@ def resolve_run(cli_args: list[str], *, build: bool = True, several: bool = Fals
             "of its own; add a top-level optim: section (see configs/digits_poly.yaml)",
         )
     # The data module is set up here, once; everything the tool shows reads this plan.
-    run, entries = None, None
+    run, entries, scale = None, None, None
     if build and config.optimizers is not None and not several:
         raise ConfigError(
             "optim.optimizers",
@@ -106,11 +109,10 @@ def resolve_run(cli_args: list[str], *, build: bool = True, several: bool = Fals
         if config.optimizers is not None:
             entries = preview_several(model, config, loop, trainer=trainer)
         else:
-            scale = None
             if config.lr_scaling is not None:
                 scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
             run = preview(model, config, RunPlan.of(config, loop), scale)
-    return ResolvedRun(cli, model, datamodule, trainer, config, run, entries)  # type: ignore[arg-type]
+    return ResolvedRun(cli, model, datamodule, trainer, config, run, entries, scale)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
