@@ -57,14 +57,22 @@ class GroupField:
         value = group["betas"][0] if self._in_betas(group) else group.get(self.name)
         return None if value is None else float(value)  # a tensor lr: its value
 
-    def set(self, group: MutableMapping[str, Any], value: Any) -> None:
-        """Store ``value`` as the optimizer reads it (a tensor field is filled in place)."""
-        if self._in_betas(group):
-            group["betas"] = (value, *group["betas"][1:])
-        elif isinstance(group.get(self.name), torch.Tensor):
-            group[self.name].fill_(value)
-        else:
-            group[self.name] = value
+    def write(self, groups: Sequence[MutableMapping[str, Any]], values: Sequence[Any]) -> None:
+        """Store ``values[g]`` in ``groups[g]`` as the optimizer reads it (``None``: skip).
+
+        A tensor field is filled in place. Runs every step for every group: one loop here
+        rather than a call per group.
+        """
+        name, inside_betas = self.name, self.name == "momentum"
+        for group, value in zip(groups, values, strict=True):
+            if value is None:
+                continue
+            if inside_betas and "betas" in group:  # _in_betas, inlined for the hot loop
+                group["betas"] = (value, *group["betas"][1:])
+            elif isinstance(group.get(name), torch.Tensor):
+                group[name].fill_(value)
+            else:
+                group[name] = value
 
     def base(self, group: Mapping[str, Any], factor: FactorFn | None, index: int) -> float | None:
         """The value a factor multiplies for a group built with the optimizer, or ``None``.
@@ -156,6 +164,8 @@ class Track:
         """Every group's value at ``step`` (``None`` where unscheduled), changing nothing."""
         computed = [f(step) for f in self._distinct]
         bases = self.bases
+        if len(self._active) == len(bases):  # every group scheduled (lr always is)
+            return [bases[i] * computed[s] for i, s in self._active]
         out: list[Any] = [None] * len(bases)
         for index, slot in self._active:
             out[index] = bases[index] * computed[slot]
@@ -164,9 +174,7 @@ class Track:
     def apply(self, groups: Sequence[MutableMapping[str, Any]], step: int) -> list[Any]:
         """Set every scheduled group's value at ``step``; return :meth:`values`."""
         values = self.values(step)
-        set_value = self.field.set
-        for index, _ in self._active:
-            set_value(groups[index], values[index])
+        self.field.write(groups, values)
         return values
 
     @property
