@@ -16,7 +16,6 @@ from conftest import CONFIGS, ROOT, TinyNet, loader
 
 from lit_optim import OptimConfig, Warmup
 from lit_optim.core.plan import RunPlan, TrainLoop
-from lit_optim.lightning import loop as lightning_loop
 from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.tools.main import main
 
@@ -203,11 +202,3 @@ def fit_then_resume_mid_epoch(tmp_path: Path) -> list[int]:
 @pytest.mark.filterwarnings("ignore")
 def test_stateful_loader_resumes_mid_epoch_where_the_checkpoint_left_it(tmp_path):
     assert fit_then_resume_mid_epoch(tmp_path) == [3, 4, 5, 6, 7, 8, 9]
-
-
-@pytest.mark.filterwarnings("ignore")
-def test_without_handing_the_data_back_lightning_drops_the_position(tmp_path, monkeypatch):
-    # Lightning #20550 as it is: the loader starts over, so the resumed run trains on
-    # batches 0-6 again and never on 7-9. The test above would catch a regression.
-    monkeypatch.setattr(lightning_loop, "_may_resume", lambda trainer: False)
-    assert fit_then_resume_mid_epoch(tmp_path) == list(range(7))
