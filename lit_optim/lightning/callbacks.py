@@ -35,6 +35,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lit_optim.core.composite import optimizer_name
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.scheduler.track import MOMENTUM
 
 Interval = Literal["step", "epoch"]
 
@@ -319,7 +320,7 @@ class LRLogger(Callback):
         ):
             stats[lr_key] = _number(group["lr"])
             if self.momentum:
-                value = group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
+                value = MOMENTUM.get(group) or 0.0
                 stats[mom_key] = self.last_momentum_values[mom_key] = _number(value)
             if self.weight_decay and "weight_decay" in group:
                 stats[wd_key] = self.last_weight_decay_values[wd_key] = _number(

@@ -38,6 +38,7 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_scaling import BatchScale
 from lit_optim.core.optimizers import changed_init_args
 from lit_optim.core.scheduler import ScheduleLR
+from lit_optim.core.scheduler.track import FIELDS
 from lit_optim.core.schedules import Schedule, build_schedule
 from lit_optim.lightning.callbacks import group_keys, optimizer_key
 
@@ -495,19 +496,8 @@ def _values_per_scheduler_step(
 
 
 def _group_values(group: Mapping[str, Any]) -> dict[str, float | None]:
-    mom = group.get("momentum")
-    if mom is None and "betas" in group:
-        mom = group["betas"][0]
-    wd = group.get("weight_decay")
-    return {
-        "lr": _float(group["lr"]),
-        "momentum": None if mom is None else _float(mom),
-        "weight_decay": None if wd is None else _float(wd),
-    }
-
-
-def _float(value: Any) -> float:
-    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+    # Read as ScheduleLR writes them and LRLogger logs them (momentum: betas[0] first).
+    return {field.name: field.get(group) for field in FIELDS}
 
 
 def _title(
