@@ -12,7 +12,7 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.schedules._base import DEFAULT_KEY, FactorFn, Horizon, Schedule
 from lit_optim.core.schedules._build import build_schedule
 from lit_optim.core.schedules._checks import _KEY, _round
-from lit_optim.core.schedules._closed_form import Constant
+from lit_optim.core.schedules._decay import Constant
 
 __all__ = ["Sequence", "WarmupLike", "resolve_factor"]
 
