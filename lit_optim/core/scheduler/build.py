@@ -158,14 +158,14 @@ class _Factors:
         out = []
         for field in FIELDS:
             out.append(self._schedule(field, None, None))
-            out += [self._schedule(field, self._spec(field, *u), u[2]) for u in self._uses]
+            out += [self._schedule(field, _spec(field, s, r), i) for s, r, i in self._uses]
         return out
 
     def of_group(
         self, field: GroupField, lr_spec: Any, rule: GroupRule | None, rule_index: int | None
     ) -> FactorFn | None:
         """The ``field`` factor of a group of ``rule`` (lr: whose schedule is ``lr_spec``)."""
-        return self.of(field, self._spec(field, lr_spec, rule, rule_index), rule_index)
+        return self.of(field, _spec(field, lr_spec, rule), rule_index)
 
     def of(self, field: GroupField, spec: Any, rule_index: int | None) -> FactorFn | None:
         """The ``field`` factor of a rule's ``spec`` (``None``: the section's).
@@ -191,12 +191,6 @@ class _Factors:
             )
         return self._resolved[cache]
 
-    @staticmethod
-    def _spec(field: GroupField, lr_spec: Any, rule: GroupRule | None, _: int | None) -> Any:
-        # The lr spec comes with the group (merged groups, explicit group_schedules); the
-        # other fields' from the rule.
-        return lr_spec if field is LR else _rule_spec(field, rule)
-
     def _schedule(self, field: GroupField, spec: Any, rule_index: int | None) -> Schedule | None:
         if spec is None:
             spec = getattr(self.config, field.schedule_key)
@@ -212,6 +206,12 @@ class _Factors:
                 )
             self._built[cache] = build_schedule(spec, key)
         return self._built[cache]
+
+
+def _spec(field: GroupField, lr_spec: Any, rule: GroupRule | None) -> Any:
+    # The lr spec comes with the group (merged groups, explicit group_schedules); the
+    # other fields' from the rule.
+    return lr_spec if field is LR else _rule_spec(field, rule)
 
 
 def _rule_spec(field: GroupField, rule: GroupRule | None) -> Any:
