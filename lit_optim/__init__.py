@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from lit_optim.core.config import GroupRule, LayerDecay, OptimConfig, Warmup
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups import ParamGroups, ParamInfo, build_param_groups
-from lit_optim.core.lr_adapter import ScheduleLR, build_scheduler
 from lit_optim.core.optimizers import build_optimizer
+from lit_optim.core.scheduler import ScheduleLR, build_scheduler
 from lit_optim.core.schedules import (
     Constant,
     Cosine,

@@ -18,7 +18,7 @@ from torch import nn
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, build_optimizer, build_scheduler
 from lit_optim.core.composite import CompositeOptimizer
-from lit_optim.core.optimizers import groups_of
+from lit_optim.core.group_registry import groups_of
 from lit_optim.lightning.table import group_table, render
 
 MUON = {"class_path": "torch.optim.Muon", "init_args": {"lr": 0.02, "weight_decay": 0.01}}

@@ -14,7 +14,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, IterableDataset
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, ScheduleLR
-from lit_optim.core.optimizers import groups_of
+from lit_optim.core.group_registry import groups_of
 from lit_optim.lightning.cli import attach_config
 
 

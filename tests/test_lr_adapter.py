@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -32,19 +34,37 @@ def test_each_distinct_schedule_is_evaluated_once_per_step():
     assert [g["lr"] for g in opt.param_groups[:3]] == pytest.approx([0.1 / 32, 0.2 / 32, 0.3 / 32])
 
 
+COSINE_CALLS: list[int] = []
+
+
+def counted_cosine(step: int, total_steps: int) -> float:
+    """A user's Lambda fn that records every call."""
+    COSINE_CALLS.append(step)
+    return 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
 def test_groups_under_one_config_schedule_share_one_function():
     cfg = OptimConfig(
         optimizer="SGD",
         no_decay=[],
         layer_decay={"rate": 0.9},
-        schedule="Cosine",
+        schedule={"class_path": "Lambda", "init_args": {"fn": "test_lr_adapter.counted_cosine"}},
         warmup={"steps": 2},
         groups=[{"name": "b0", "params": ["blocks.0.*"], "schedule": "Linear"}],
     )
     opt = build_optimizer(Blocks(40), cfg)
     sched = build_scheduler(opt, cfg, total_steps=10)
     assert len(opt.param_groups) == 40
-    assert len(sched._distinct) == 2  # Cosine for 39 groups, Linear for b0
+    COSINE_CALLS.clear()
+    for _ in range(5):
+        opt.step()
+        sched.step()
+    # 39 groups follow the Lambda: one call per step after the 2 warmup steps, not 39.
+    assert COSINE_CALLS == [0, 1, 2, 3]
+    shared = [g for g in opt.param_groups if not g["name"].startswith("b0/")]
+    factor = 0.5 * (1 + math.cos(math.pi * 3 / 8))  # step 5 = 3 steps into 8 after warmup
+    assert len(shared) == 39
+    assert [g["lr"] for g in shared] == pytest.approx([g["initial_lr"] * factor for g in shared])
 
 
 # --------------------------------------------------------------------------- momentum / wd

@@ -20,8 +20,8 @@ from torch import nn
 
 from lit_optim import ConfigError, OptimConfig, build_optimizer, build_scheduler
 from lit_optim.core import implementation
+from lit_optim.core.group_registry import groups_of
 from lit_optim.core.implementation import implementation_name, speed_flags
-from lit_optim.core.optimizers import groups_of
 
 STEPS = 100
 

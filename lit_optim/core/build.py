@@ -32,10 +32,10 @@ from torch import nn
 from lit_optim.core.config import OptimConfig, rekey
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups import ParamGroups
-from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler
 from lit_optim.core.lr_scaling import BatchScale, apply_batch_scale
 from lit_optim.core.optimizers import optimizer_and_groups
 from lit_optim.core.plan import RunPlan
+from lit_optim.core.scheduler import SchedulerLike, build_scheduler
 from lit_optim.core.several import assign
 
 __all__ = ["Built", "apply_freeze", "build"]
@@ -131,7 +131,7 @@ def _one(
             model, config, only, trainer=trainer, frozen_start=frozen_start
         )
         if scale is not None:
-            apply_batch_scale(optimizer, groups.pending, scale)
+            apply_batch_scale(optimizer, scale, groups.pending)
         plan = plan_of(config)
         scheduler = None
         if plan is not None:

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch.optim import Optimizer
 
-__all__ = ["CompositeOptimizer"]
+__all__ = ["CompositeOptimizer", "optimizer_name"]
 
 
 class CompositeOptimizer(Optimizer):
@@ -85,7 +85,6 @@ class CompositeOptimizer(Optimizer):
         self._layout = [where[id(g)] for g in groups]
         self.param_groups: list[dict[str, Any]] = []
         self._refresh()
-        self.lit_optim_name = "+".join(_name(o) for o in self._in_use_order())
 
     # ----------------------------------------------------------------- one optimizer
 
@@ -246,7 +245,7 @@ class CompositeOptimizer(Optimizer):
             names = [type(o).__name__ for o in self.optimizers]
             if names.count(str(target)) == 1:
                 return names.index(str(target))
-        choices = ", ".join(f"{i} ({_name(o)})" for i, o in enumerate(self.optimizers))
+        choices = ", ".join(f"{i} ({optimizer_name(o)})" for i, o in enumerate(self.optimizers))
         raise ValueError(f"no single inner optimizer {target!r}; choose one of {choices}")
 
 
@@ -280,5 +279,17 @@ class _StateView(MutableMapping[torch.Tensor, Any]):
         return owner is not None and p in owner.state
 
 
-def _name(optimizer: Optimizer) -> str:
-    return getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+def optimizer_name(optimizer: Optimizer) -> str:
+    """The name an optimizer is shown and logged under: its class, or its inner ones'.
+
+    Example:
+        >>> p, q = torch.nn.Parameter(torch.ones(2, 2)), torch.nn.Parameter(torch.ones(2))
+        >>> inner = [torch.optim.Muon([p], lr=0.02), torch.optim.AdamW([q])]
+        >>> optimizer_name(inner[1]), optimizer_name(CompositeOptimizer(inner))
+        ('AdamW', 'Muon+AdamW')
+
+    """
+    if isinstance(optimizer, CompositeOptimizer):
+        # Groups added later go after the existing ones, so this order never changes.
+        return "+".join(optimizer_name(o) for o in optimizer._in_use_order())
+    return type(optimizer).__name__

@@ -366,10 +366,6 @@ class OptimConfig:
         """Build from a plain mapping (a parsed YAML ``optim:`` section)."""
         return _coerce(cls, data, key)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-data form (for hparams, checkpoints and printing)."""
-        return dataclasses.asdict(self)
-
     def validate(self) -> None:
         """Raise :class:`ConfigError` on anything invalid that needs no model or run length."""
         check_optimizer_spec("optim.optimizer", self.optimizer)

@@ -103,17 +103,27 @@ def find_batch_scale(scaling: LRScaling, trainer: Any, datamodule: Any = None) -
 
 
 def apply_batch_scale(
-    optimizer: torch.optim.Optimizer, pending: Sequence[PendingGroup], scale: BatchScale
-) -> None:
-    """Multiply the lr of every group (and of the ``pending`` ones) by ``scale.factor``.
+    optimizer: torch.optim.Optimizer, scale: BatchScale, pending: Sequence[PendingGroup] = ()
+) -> BatchScale:
+    """Multiply the lr of every group (and of those that join later) by ``scale.factor``.
 
     Call before the scheduler is built (its base lrs are the scaled ones).
+
+    Args:
+        optimizer: The optimizer whose groups are scaled.
+        scale: The run's batch scale.
+        pending: The groups that join later (``ParamGroups.pending``).
+
+    Returns:
+        ``scale``, for whoever shows what was applied (the tools keep it beside the run).
+
     """
     factor = scale.factor
     for group in optimizer.param_groups:
         group["lr"] = group["lr"] * factor
-    for later in pending:
-        later.group["lr"] = later.group["lr"] * factor
+    for join in pending:
+        join.group["lr"] = join.group["lr"] * factor
+    return scale
 
 
 def _batch_size(scaling: LRScaling, trainer: Any, datamodule: Any) -> tuple[int, str] | None:

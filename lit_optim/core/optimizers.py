@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,7 @@ from torch import nn
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.group_registry import register_groups
 from lit_optim.core.groups import ParamGroups, build_param_groups
 from lit_optim.core.implementation import (
     clip_under_amp,
@@ -70,7 +70,7 @@ def build_optimizer(
 
     Returns:
         The optimizer; each param group carries a ``name``. :func:`build_scheduler` finds
-        the group assignment (:func:`groups_of`) without being told.
+        the group assignment (:func:`~lit_optim.core.group_registry.groups_of`) without being told.
 
     Raises:
         ConfigError: Unknown class, misspelled or ill-typed option, bad group rule, or an
@@ -80,16 +80,6 @@ def build_optimizer(
     optimizer, groups = optimizer_and_groups(model, config, only, trainer=trainer)
     groups.apply_freeze()
     return optimizer
-
-
-def groups_of(optimizer: torch.optim.Optimizer) -> ParamGroups | None:
-    """The group assignment lit_optim built ``optimizer`` on (``None``: not built by it)."""
-    return _GROUPS.get(optimizer)
-
-
-# build_optimizer -> build_scheduler in plain Python: the assignment is looked up here,
-# not stuck on the torch object; weak, so an optimizer that is dropped is forgotten.
-_GROUPS: weakref.WeakKeyDictionary[torch.optim.Optimizer, ParamGroups] = weakref.WeakKeyDictionary()
 
 
 def optimizer_and_groups(
@@ -131,7 +121,7 @@ def optimizer_and_groups(
         optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [], step)
     else:
         optimizer = _composite(cls, init_args, own, groups, config, step)
-    _GROUPS[optimizer] = groups
+    register_groups(optimizer, groups)
     return optimizer, groups
 
 

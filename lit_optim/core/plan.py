@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass
 
 from lit_optim.core.config import OptimConfig
-from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.run_length import check_lengths_known
+from lit_optim.core.scheduler import is_torch_scheduler
 from lit_optim.core.schedules import Horizon, _warmup_steps, build_schedule
 
 

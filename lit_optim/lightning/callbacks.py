@@ -33,7 +33,9 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
+from lit_optim.core.composite import optimizer_name
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.scheduler.track import MOMENTUM
 
 Interval = Literal["step", "epoch"]
 
@@ -318,7 +320,7 @@ class LRLogger(Callback):
         ):
             stats[lr_key] = _number(group["lr"])
             if self.momentum:
-                value = group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
+                value = MOMENTUM.get(group) or 0.0
                 stats[mom_key] = self.last_momentum_values[mom_key] = _number(value)
             if self.weight_decay and "weight_decay" in group:
                 stats[wd_key] = self.last_weight_decay_values[wd_key] = _number(
@@ -451,7 +453,7 @@ def optimizer_key(optimizer: Any) -> str:
         'lr-SGD'
 
     """
-    return "lr-" + getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+    return "lr-" + optimizer_name(optimizer)
 
 
 def group_keys(name: str, group_names: Sequence[str | None]) -> list[str]:

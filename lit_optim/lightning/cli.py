@@ -24,9 +24,9 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 from lit_optim.core.build import build
 from lit_optim.core.config import OptimConfig, rekey
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, TrainLoop
+from lit_optim.core.scheduler import is_torch_scheduler
 from lit_optim.core.schedules import build_schedule
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.finetuning import check_lr_callbacks

@@ -1,6 +1,6 @@
 """Fine-tuning callbacks that set group lrs themselves, checked against the schedule.
 
-``BaseFinetuning`` only adds groups; :class:`~lit_optim.core.lr_adapter.ScheduleLR`
+``BaseFinetuning`` only adds groups; :class:`~lit_optim.core.scheduler.ScheduleLR`
 adopts them and keeps their ratio to the others. ``BackboneFinetuning`` also *writes*
 the backbone group's lr at every epoch start. A closed-form schedule stepped per
 optimizer step rewrites every group's lr at the next step, so the callback's lr would
@@ -16,7 +16,7 @@ from lightning.pytorch.callbacks import BackboneFinetuning
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_adapter import is_torch_scheduler
+from lit_optim.core.scheduler import is_torch_scheduler
 
 __all__ = ["check_lr_callbacks"]
 

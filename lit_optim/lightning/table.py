@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from rich import box
 
+from lit_optim.core.composite import optimizer_name
 from lit_optim.core.groups import ParamGroups, ParamInfo
 from lit_optim.core.implementation import implementation_name
 
@@ -117,7 +118,7 @@ def group_rows(
                 lr=group.get("initial_lr", group.get("lr")),
                 weight_decay=group.get("weight_decay"),
                 options=options,
-                optimizer=getattr(owner, "lit_optim_name", type(owner).__name__) if owner else "",
+                optimizer=optimizer_name(owner) if owner else "",
             )
         )
     return rows
@@ -209,7 +210,7 @@ def optimizer_title(optimizer: torch.optim.Optimizer) -> str:
     parts = in_use() if callable(in_use) else [optimizer]
     titles = []
     for part in parts:
-        name = getattr(part, "lit_optim_name", type(part).__name__)
+        name = optimizer_name(part)
         implementation = implementation_name(part)
         titles.append(f"{name} ({implementation})" if implementation else name)
     return "+".join(titles)

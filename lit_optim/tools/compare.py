@@ -24,6 +24,7 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, Checkpoint
 
 from lit_optim.core.build import build
+from lit_optim.core.composite import optimizer_name
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.plan import RunPlan
@@ -311,7 +312,7 @@ def _train(args: list[str], name: str, metric: str) -> RunResult:
     losses = [sum(v) / len(v) for _, v in sorted(recorder.losses.items())]
     return RunResult(
         name=name,
-        optimizer=getattr(optimizer, "lit_optim_name", type(optimizer).__name__),
+        optimizer=optimizer_name(optimizer),
         loss=losses,
         lr=recorder.lr,
         metric=recorder.values,

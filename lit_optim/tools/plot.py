@@ -33,9 +33,11 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from lit_optim.core.composite import optimizer_name
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_adapter import ScheduleLR
 from lit_optim.core.optimizers import changed_init_args
+from lit_optim.core.scheduler import ScheduleLR
+from lit_optim.core.scheduler.track import FIELDS
 from lit_optim.core.schedules import Schedule, build_schedule
 from lit_optim.lightning.callbacks import group_keys, optimizer_key
 
@@ -43,7 +45,6 @@ __all__ = [
     "LRCurves",
     "ascii_chart",
     "curves_of",
-    "draw_png",
     "draw_png_several",
     "lr_curves",
     "matplotlib_available",
@@ -330,18 +331,6 @@ def read_data(path: Path) -> dict[str, list[float]]:
     return {key: [float(r[key]) for r in rows] for key in (rows[0] if rows else {})}
 
 
-def draw_png(
-    curves: LRCurves,
-    path: Path,
-    *,
-    log: bool = False,
-    momentum: bool = False,
-    weight_decay: bool = False,
-) -> None:
-    """Draw the curves with matplotlib (no pyplot, no display needed) into ``path``."""
-    draw_png_several([(None, curves)], path, log=log, momentum=momentum, weight_decay=weight_decay)
-
-
 def draw_png_several(
     named: Sequence[tuple[str | None, LRCurves]],
     path: Path,
@@ -505,19 +494,8 @@ def _values_per_scheduler_step(
 
 
 def _group_values(group: Mapping[str, Any]) -> dict[str, float | None]:
-    mom = group.get("momentum")
-    if mom is None and "betas" in group:
-        mom = group["betas"][0]
-    wd = group.get("weight_decay")
-    return {
-        "lr": _float(group["lr"]),
-        "momentum": None if mom is None else _float(mom),
-        "weight_decay": None if wd is None else _float(wd),
-    }
-
-
-def _float(value: Any) -> float:
-    return float(value.item()) if isinstance(value, torch.Tensor) else float(value)
+    # Read as ScheduleLR writes them and LRLogger logs them (momentum: betas[0] first).
+    return {field.name: field.get(group) for field in FIELDS}
 
 
 def _title(
@@ -528,7 +506,7 @@ def _title(
     epochs: int,
     scale: Any = None,
 ) -> str:
-    name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
+    name = optimizer_name(optimizer)
     opt = f"{name}({_kwargs(changed_init_args(config.optimizer))})"
     if scheduler is None:
         sched = "constant lr"

@@ -20,7 +20,10 @@ Conventions shared by every schedule:
   ``"cosine"`` (shape).
 
 Modules: ``_base`` (:class:`Horizon`, :class:`Schedule`, the registry of short names),
-``_checks`` (argument validation), ``_closed_form`` (the closed-form schedules),
+``_checks`` (argument validation), the closed-form schedules: ``_decay`` (no end needed:
+``Constant``, ``Step``, ``MultiStep``, ``Exponential``), ``_anneal`` (to a final factor at the
+end: ``Linear``, ``Cosine``, ``CosineRestarts``, ``Poly``), ``_phases`` (``OneCycle``,
+``InverseSqrt``, ``WarmupStableDecay``),
 ``_lambda`` (:class:`Lambda`), ``_join`` (:class:`Sequence`, warmup), ``_build``
 (config spec -> schedule). Every concrete ``Schedule`` in lit_optim registers itself
 under its class name; :func:`registered` lists them.
@@ -33,6 +36,14 @@ Example:
 
 """
 
+# In this order on purpose: schedules register as they are defined, and registered()
+# lists them so in error messages (simple to elaborate).
+from lit_optim.core.schedules._decay import Constant, Exponential, MultiStep, Step  # isort: split
+
+from lit_optim.core.schedules._anneal import Cosine, CosineRestarts, Linear, Poly  # isort: split
+
+from lit_optim.core.schedules._phases import InverseSqrt, OneCycle, WarmupStableDecay  # isort: split
+
 from lit_optim.core.schedules._base import (
     DEFAULT_KEY,
     FactorFn,
@@ -44,19 +55,6 @@ from lit_optim.core.schedules._base import (
     unregister,
 )
 from lit_optim.core.schedules._build import build_schedule
-from lit_optim.core.schedules._closed_form import (
-    Constant,
-    Cosine,
-    CosineRestarts,
-    Exponential,
-    InverseSqrt,
-    Linear,
-    MultiStep,
-    OneCycle,
-    Poly,
-    Step,
-    WarmupStableDecay,
-)
 from lit_optim.core.schedules._join import Sequence, resolve_factor
 from lit_optim.core.schedules._join import _warmup_steps as _warmup_steps  # for core.plan
 from lit_optim.core.schedules._lambda import LAMBDA_VARIABLES, Lambda

@@ -6,18 +6,40 @@ import bisect
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.schedules._base import DEFAULT_KEY, FactorFn, Horizon, Schedule
 from lit_optim.core.schedules._build import build_schedule
 from lit_optim.core.schedules._checks import _KEY, _round
-from lit_optim.core.schedules._closed_form import Constant
+from lit_optim.core.schedules._decay import Constant
 
-if TYPE_CHECKING:  # config imports the schedules (a schedule is a config value)
-    from lit_optim.core.config import Warmup
+__all__ = ["Sequence", "WarmupLike", "resolve_factor"]
 
-__all__ = ["Sequence", "resolve_factor"]
+
+class WarmupLike(Protocol):
+    """What a warmup must provide (:class:`lit_optim.core.config.Warmup` does).
+
+    A protocol, not the config class: the config imports the schedules (a schedule is a
+    config value), so the schedules name no config type and no import circle forms.
+    """
+
+    # Read-only (properties) so that a dataclass with narrower field types conforms.
+    @property
+    def steps(self) -> int | None: ...
+    @property
+    def epochs(self) -> float | None: ...
+    @property
+    def fraction(self) -> float | None: ...
+    @property
+    def start_factor(self) -> float: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def overlap(self) -> bool: ...
+
+    def validate(self, key: str) -> None:
+        """Raise :class:`ConfigError` on an impossible warmup."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +151,7 @@ class Sequence(Schedule):
 
 def resolve_factor(
     schedule: Schedule | None,
-    warmup: Warmup | None,
+    warmup: WarmupLike | None,
     horizon: Horizon,
     key: str = DEFAULT_KEY,
     warmup_key: str = "optim.warmup",
@@ -206,7 +228,7 @@ def resolve_factor(
     return factor
 
 
-def _warmup_steps(warmup: Warmup, horizon: Horizon, key: str) -> int:
+def _warmup_steps(warmup: WarmupLike, horizon: Horizon, key: str) -> int:
     """Warmup length in scheduler steps."""
     warmup.validate(key)
     if warmup.steps is not None:
