@@ -55,3 +55,37 @@ def test_null_for_an_optional_number_still_means_not_set() -> None:
     assert lrs[4]["layer4"] == pytest.approx(1e-3) and lrs[4]["layer0/no_decay"] == pytest.approx(
         1e-3 / 16
     )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (
+            {"class_path": "Lambda", "init_args": {"fn": "math.cos"}},
+            "optim.momentum_schedule.init_args.fn: fails at step 2: 'math.cos' returned "
+            "-0.4161468365471424 at step 2; a factor must be a finite number >= 0",
+        ),
+        (
+            {"class_path": "Lambda", "init_args": {"expr": "1 - 2 * progress"}},
+            "optim.momentum_schedule.init_args.expr: fails at step 7: '1 - 2 * progress' "
+            "returned -0.16666666666666674 at step 7; a factor must be a finite number >= 0",
+        ),
+    ],
+)
+def test_lambda_going_negative_mid_run_is_refused_when_built(
+    schedule: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: only step 0 was checked, so training stopped with a ValueError
+    # traceback at the step where the factor went below 0.
+    section = {"optimizer": {"class_path": "SGD", "init_args": {"momentum": 0.9}}}
+    with pytest.raises(ConfigError) as info:
+        build_and_train({**section, "momentum_schedule": schedule}, LOOPS[0])
+    assert str(info.value) == message
+
+
+def test_lambda_is_checked_at_spread_steps_of_a_long_run() -> None:
+    from lit_optim import Horizon, Lambda
+
+    with pytest.raises(ConfigError, match=r"expr: fails at step 600000: .* returned -1.0"):
+        Lambda(expr="1 - 2 * (step >= 600000)").resolve(Horizon(10**6))
+    assert Lambda(expr="0.5 ** (step / 1000)").resolve(Horizon(10**6))(2000) == 0.25
