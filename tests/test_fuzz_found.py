@@ -89,3 +89,85 @@ def test_lambda_is_checked_at_spread_steps_of_a_long_run() -> None:
     with pytest.raises(ConfigError, match=r"expr: fails at step 600000: .* returned -1.0"):
         Lambda(expr="1 - 2 * (step >= 600000)").resolve(Horizon(10**6))
     assert Lambda(expr="0.5 ** (step / 1000)").resolve(Horizon(10**6))(2000) == 0.25
+
+
+@pytest.mark.parametrize(
+    ("init_args", "message"),
+    [
+        ({"eta_min": -1}, "optim.schedule.init_args.eta_min: must be >= 0, got -1"),
+        ({"T_max": 0}, "optim.schedule.init_args.T_max: must be >= 1, got 0"),
+        ({"eta_min": float("nan")}, "optim.schedule.init_args.eta_min: must be finite, got nan"),
+        ({"T_max": 2.5}, "optim.schedule.init_args.T_max: expected an integer, got 2.5"),
+        (
+            {"last_epoch": 3},
+            "optim.schedule.init_args.last_epoch: leave it out: CosineAnnealingLR starts at "
+            "step 0 and resuming (ckpt_path) restores its step",
+        ),
+    ],
+)
+def test_torch_scheduler_arguments_making_bad_lrs_are_refused(
+    init_args: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: torch accepted these; the lrs went negative or NaN in training,
+    # or it failed with a ZeroDivisionError / KeyError traceback.
+    schedule = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR", "init_args": init_args}
+    with pytest.raises(ConfigError) as info:
+        build_and_train({"schedule": schedule}, LOOPS[0])
+    assert str(info.value) == message
+
+
+def test_torch_scheduler_arguments_checked_per_group_and_by_name() -> None:
+    for schedule, message in [
+        (
+            {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 0}},
+            "optim.schedule.init_args.step_size: must be >= 1, got 0",
+        ),
+        (
+            {"class_path": "torch.optim.lr_scheduler.ExponentialLR", "init_args": {"gamma": -1}},
+            "optim.schedule.init_args.gamma: must be > 0, got -1",
+        ),
+        (
+            {
+                "class_path": "torch.optim.lr_scheduler.CyclicLR",
+                "init_args": {"base_lr": [0.1, -1], "max_lr": 1, "cycle_momentum": False},
+            },
+            "optim.schedule.init_args.base_lr[1]: must be >= 0, got -1",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            build_and_train({"schedule": schedule}, LOOPS[0])
+        assert str(info.value) == message
+    # in range: trains, with the lrs torch computes
+    schedule = {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 4}}
+    lrs = build_and_train({"optimizer": "SGD", "schedule": schedule}, LOOPS[0])
+    assert [round(s["default"], 8) for s in lrs] == [1e-3] * 4 + [1e-4] * 4 + [1e-5] * 4
+
+
+@pytest.mark.parametrize(
+    ("init_args", "message"),
+    [
+        (
+            {"total_steps": 3},
+            "optim.schedule.init_args.total_steps: OneCycleLR lasts 3 steps but the run has 12 "
+            "scheduler steps, and torch raises when it is stepped past its end; leave "
+            "total_steps and epochs out (filled from the run) or make it >= 12",
+        ),
+        (
+            {"epochs": 1, "steps_per_epoch": 2},
+            "optim.schedule.init_args.epochs: OneCycleLR lasts 2 steps but the run has 12 "
+            "scheduler steps, and torch raises when it is stepped past its end; leave "
+            "total_steps and epochs out (filled from the run) or make it >= 12",
+        ),
+    ],
+)
+def test_one_cycle_lr_shorter_than_the_run_is_refused(
+    init_args: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: "ValueError: Tried to step 4 times. The specified number of total
+    # steps is 3" at the fourth step of training.
+    schedule = {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": init_args}
+    with pytest.raises(ConfigError) as info:
+        build_and_train({"schedule": schedule}, LOOPS[0])
+    assert str(info.value) == message
+    lrs = build_and_train({"schedule": {**schedule, "init_args": {"total_steps": 12}}}, LOOPS[0])
+    assert len(lrs) == 12 and lrs[0]["default"] == pytest.approx(1e-3 / 25)  # div_factor 25
