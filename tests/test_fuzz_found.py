@@ -171,3 +171,49 @@ def test_one_cycle_lr_shorter_than_the_run_is_refused(
     assert str(info.value) == message
     lrs = build_and_train({"schedule": {**schedule, "init_args": {"total_steps": 12}}}, LOOPS[0])
     assert len(lrs) == 12 and lrs[0]["default"] == pytest.approx(1e-3 / 25)  # div_factor 25
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"lr": float("inf")}}},
+            "optim.optimizer.init_args.lr: must be finite, got inf",
+        ),
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"betas": [float("nan"), 0.9]}}},
+            "optim.optimizer.init_args.betas[0]: must be finite, got nan",
+        ),
+        (
+            {
+                "groups": [
+                    {
+                        "params": ["head.*"],
+                        "optimizer": {
+                            "class_path": "SGD",
+                            "init_args": {"weight_decay": float("inf")},
+                        },
+                    }
+                ]
+            },
+            "optim.groups[0].optimizer.init_args.weight_decay: must be finite, got inf",
+        ),
+        (
+            {"groups": [{"params": ["head.*"], "options": {"eps": float("nan")}}]},
+            "optim.groups[0].options.eps: must be finite, got nan",
+        ),
+        (
+            {"groups": [{"params": ["head.*"], "options": {"eps": None}}]},
+            "optim.groups[0].options.eps: null; leave the option out to use the optimizer's "
+            "own value",
+        ),
+    ],
+)
+def test_non_finite_or_null_optimizer_values_are_refused_statically(
+    section: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: an infinite lr trained with lr inf; `options: {eps: null}` ended
+    # in a TypeError from torch's fused AdamW kernel at the first step.
+    with pytest.raises(ConfigError) as info:
+        OptimConfig.from_dict(section)
+    assert str(info.value) == message

@@ -268,6 +268,13 @@ class GroupRule:
                 )
         if not isinstance(self.options, Mapping):
             raise ConfigError(f"{key}.options", "must be a mapping of optimizer options")
+        for option, value in self.options.items():
+            if value is None:
+                raise ConfigError(
+                    f"{key}.options.{option}",
+                    "null; leave the option out to use the optimizer's own value",
+                )
+            _check_finite(f"{key}.options.{option}", value)
         for reserved in ("params", "lr", "weight_decay", "name"):
             if reserved in self.options:
                 raise ConfigError(
@@ -516,13 +523,25 @@ def check_optimizer_spec(key: str, spec: Any) -> None:
             raise ConfigError(
                 f"{key}.class_path", "missing; give an optimizer class such as torch.optim.AdamW"
             )
-        if not isinstance(spec.get("init_args", {}) or {}, Mapping):
+        init_args = spec.get("init_args", {}) or {}
+        if not isinstance(init_args, Mapping):
             raise ConfigError(f"{key}.init_args", "must be a mapping")
+        for name, value in init_args.items():
+            _check_finite(f"{key}.init_args.{name}", value)
     elif not isinstance(spec, str) and not isinstance(spec, type):
         raise ConfigError(
             key,
             f"expected a class path or {{class_path, init_args}}, got {type(spec).__name__}",
         )
+
+
+def _check_finite(key: str, value: Any) -> None:
+    """Refuse a NaN or infinite number, also inside a list (``betas: [.nan, 0.999]``)."""
+    values = value if isinstance(value, list | tuple) else [value]
+    for i, item in enumerate(values):
+        if isinstance(item, float) and not math.isfinite(item):
+            where = f"{key}[{i}]" if isinstance(value, list | tuple) else key
+            raise ConfigError(where, f"must be finite, got {item!r}")
 
 
 def _check_ndim(key: str, value: Any) -> None:
