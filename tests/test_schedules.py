@@ -541,17 +541,20 @@ def test_lambda_from_config_and_pickles() -> None:
     assert clone.resolve(Horizon(10))(3) == 0.125
 
 
-def test_lambda_bad_values_fail_at_step_zero_or_when_reached() -> None:
+def test_lambda_bad_values_fail_when_resolved_or_past_the_run() -> None:
     with pytest.raises(ConfigError, match=r"init_args\.fn: fails at step 0: .* returned nan"):
         Lambda(fn=f"{HERE}.not_a_number").resolve(Horizon(10))
     with pytest.raises(ConfigError, match=r"init_args\.expr: fails at step 0: .*division by zero"):
         Lambda(expr="1 / step").resolve(Horizon(10))
-    f = Lambda(fn=f"{HERE}.goes_negative").resolve(Horizon(10))
+    # every step of the run is checked when resolved, not when training reaches it
+    with pytest.raises(ConfigError, match=r"init_args\.fn: fails at step 6: .* returned -0\.19+"):
+        Lambda(fn=f"{HERE}.goes_negative").resolve(Horizon(10))
+    f = Lambda(fn=f"{HERE}.goes_negative").resolve(Horizon(5))
     assert f(5) == 0.0
     with pytest.raises(
         ValueError, match=r"returned -0\.19+\d* at step 6; a factor must be a finite"
     ):
-        f(6)
+        f(6)  # past the end of the run it is evaluated as is
 
 
 @pytest.mark.parametrize(

@@ -97,9 +97,9 @@ class Warmup:
             raise ConfigError(
                 key, f"give exactly one of steps, epochs or fraction (got {given or 'none'})"
             )
-        _check_number(f"{key}.steps", self.steps, minimum=0, integer=True)
-        _check_number(f"{key}.epochs", self.epochs, minimum=0)
-        _check_number(f"{key}.fraction", self.fraction, minimum=0)
+        _check_number(f"{key}.steps", self.steps, minimum=0, integer=True, optional=True)
+        _check_number(f"{key}.epochs", self.epochs, minimum=0, optional=True)
+        _check_number(f"{key}.fraction", self.fraction, minimum=0, optional=True)
         if self.fraction is not None and self.fraction >= 1:
             raise ConfigError(f"{key}.fraction", f"must be in [0, 1), got {self.fraction}")
         _check_number(f"{key}.start_factor", self.start_factor, minimum=0)
@@ -136,7 +136,7 @@ class LayerDecay:
         _check_number(f"{key}.rate", self.rate, minimum=0, strict=True)
         if self.rate > 1:
             raise ConfigError(f"{key}.rate", f"must be in (0, 1], got {self.rate}")
-        _check_number(f"{key}.num_layers", self.num_layers, minimum=1, integer=True)
+        _check_number(f"{key}.num_layers", self.num_layers, minimum=1, integer=True, optional=True)
         _check_type(f"{key}.layers", self.layers, str, "a regex string", optional=True)
 
 
@@ -179,7 +179,7 @@ class LRScaling:
         """Raise :class:`ConfigError` on an unknown rule or a batch size below 1."""
         _check_choice(f"{key}.rule", self.rule, ("linear", "sqrt"))
         _check_number(f"{key}.reference_batch", self.reference_batch, minimum=1, integer=True)
-        _check_number(f"{key}.batch_size", self.batch_size, minimum=1, integer=True)
+        _check_number(f"{key}.batch_size", self.batch_size, minimum=1, integer=True, optional=True)
 
 
 @dataclass
@@ -239,9 +239,9 @@ class GroupRule:
             check_optimizer_spec(f"{key}.optimizer", self.optimizer)
         if self.lr is not None and self.lr_scale is not None:
             raise ConfigError(key, "give either `lr` or `lr_scale`, not both")
-        _check_number(f"{key}.lr", self.lr, minimum=0, strict=True)
-        _check_number(f"{key}.lr_scale", self.lr_scale, minimum=0, strict=True)
-        _check_number(f"{key}.weight_decay", self.weight_decay, minimum=0)
+        _check_number(f"{key}.lr", self.lr, minimum=0, strict=True, optional=True)
+        _check_number(f"{key}.lr_scale", self.lr_scale, minimum=0, strict=True, optional=True)
+        _check_number(f"{key}.weight_decay", self.weight_decay, minimum=0, optional=True)
         if self.unfreeze_at is not None:
             self.unfreeze_at.validate(f"{key}.unfreeze_at")
         elif self.frozen:
@@ -268,6 +268,13 @@ class GroupRule:
                 )
         if not isinstance(self.options, Mapping):
             raise ConfigError(f"{key}.options", "must be a mapping of optimizer options")
+        for option, value in self.options.items():
+            if value is None:
+                raise ConfigError(
+                    f"{key}.options.{option}",
+                    "null; leave the option out to use the optimizer's own value",
+                )
+            _check_finite(f"{key}.options.{option}", value)
         for reserved in ("params", "lr", "weight_decay", "name"):
             if reserved in self.options:
                 raise ConfigError(
@@ -512,13 +519,25 @@ def check_optimizer_spec(key: str, spec: Any) -> None:
             raise ConfigError(
                 f"{key}.class_path", "missing; give an optimizer class such as torch.optim.AdamW"
             )
-        if not isinstance(spec.get("init_args", {}) or {}, Mapping):
+        init_args = spec.get("init_args", {}) or {}
+        if not isinstance(init_args, Mapping):
             raise ConfigError(f"{key}.init_args", "must be a mapping")
+        for name, value in init_args.items():
+            _check_finite(f"{key}.init_args.{name}", value)
     elif not isinstance(spec, str) and not isinstance(spec, type):
         raise ConfigError(
             key,
             f"expected a class path or {{class_path, init_args}}, got {type(spec).__name__}",
         )
+
+
+def _check_finite(key: str, value: Any) -> None:
+    """Refuse a NaN or infinite number, also inside a list (``betas: [.nan, 0.999]``)."""
+    values = value if isinstance(value, list | tuple) else [value]
+    for i, item in enumerate(values):
+        if isinstance(item, float) and not math.isfinite(item):
+            where = f"{key}[{i}]" if isinstance(value, list | tuple) else key
+            raise ConfigError(where, f"must be finite, got {item!r}")
 
 
 def _check_ndim(key: str, value: Any) -> None:
@@ -576,12 +595,15 @@ def _check_number(
     minimum: float | None = None,
     strict: bool = False,
     integer: bool = False,
+    optional: bool = False,
 ) -> None:
-    if value is None:
+    """Refuse anything but a finite number above ``minimum`` (``None`` only if ``optional``)."""
+    if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int | float):
         what = "an integer" if integer else "a number"
-        raise ConfigError(key, f"expected {what}, got {type(value).__name__} {value!r}")
+        got = "null" if value is None else f"{type(value).__name__} {value!r}"
+        raise ConfigError(key, f"expected {what}, got {got}")
     if integer and not float(value).is_integer():
         raise ConfigError(key, f"expected an integer, got {value!r}")
     if not math.isfinite(value):

@@ -21,6 +21,7 @@ from lit_optim.core.config import GroupRule, OptimConfig
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.groups.result import PendingGroup
 from lit_optim.core.scheduler.track import FIELDS, LR
+from lit_optim.core.schedules._checks import check_torch_scheduler_args
 
 __all__ = ["SchedulerLike", "build_torch_scheduler", "is_torch_scheduler", "refuse_mixing"]
 
@@ -119,6 +120,7 @@ def build_torch_scheduler(
                 f"not an argument of {cls.__name__}{closest(name, names)} "
                 f"(valid: {', '.join(names)})",
             )
+    check_torch_scheduler_args(cls.__name__, init_args, key)
     if cls is torch.optim.lr_scheduler.OneCycleLR:
         init_args.setdefault("max_lr", [g["lr"] for g in optimizer.param_groups])
         if "total_steps" not in init_args and "epochs" not in init_args:
@@ -143,7 +145,7 @@ def build_torch_scheduler(
     if missing:
         raise ConfigError(f"{key}.init_args.{missing[0]}", f"{cls.__name__} needs a value for it")
     try:
-        return cls(optimizer, **init_args)
+        scheduler = cls(optimizer, **init_args)
     except (ValueError, TypeError) as err:
         raise ConfigError(f"{key}.init_args", f"{cls.__name__} refused them: {err}") from None
     except KeyError as err:
@@ -154,6 +156,24 @@ def build_torch_scheduler(
             f"{optimizer_name(optimizer)} has it (for momentum cycling, set "
             "cycle_momentum: false)",
         ) from None
+    if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and total_steps is not None:
+        _refuse_short_one_cycle(scheduler.total_steps, total_steps, init_args, key)
+    return scheduler
+
+
+def _refuse_short_one_cycle(
+    length: int, total_steps: int, init_args: Mapping[str, Any], key: str
+) -> None:
+    """OneCycleLR raises when stepped past its ``total_steps``: refuse it before the run."""
+    if length >= total_steps:
+        return
+    given = "total_steps" if "total_steps" in init_args else "epochs"
+    raise ConfigError(
+        f"{key}.init_args.{given}",
+        f"OneCycleLR lasts {length} steps but the run has {total_steps} scheduler steps, and "
+        f"torch raises when it is stepped past its end; leave total_steps and epochs out "
+        f"(filled from the run) or make it >= {total_steps}",
+    )
 
 
 def _torch_scheduler_names() -> dict[str, type]:

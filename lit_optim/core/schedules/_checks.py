@@ -6,8 +6,8 @@ import contextlib
 import contextvars
 import math
 import numbers
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.schedules._base import DEFAULT_KEY
@@ -106,3 +106,83 @@ def _power(gamma: float, times: int, key: str, step: int) -> float:
         return gamma**times
     except OverflowError:
         raise ValueError(f"{key}: factor {gamma:g} ** {times} overflows at step {step}") from None
+
+
+#: Numeric arguments of torch's own schedulers (``torch.optim.lr_scheduler``), by name:
+#: ``(lowest value, whether the lowest itself is refused, integer)``. torch checks few of
+#: them, and a NaN, a negative ``eta_min`` or a ``step_size`` of 0 only shows as a NaN or
+#: negative lr, or a ZeroDivisionError, in the middle of training. Lists (a ``max_lr`` per
+#: group) are checked element by element; ``null`` leaves an argument to its default.
+TORCH_SCHEDULER_ARGS: dict[str, tuple[float, bool, bool]] = {
+    "gamma": (0, True, False),
+    "eta_min": (0, False, False),
+    "min_lr": (0, False, False),
+    "base_lr": (0, False, False),
+    "max_lr": (0, True, False),
+    "base_momentum": (0, False, False),
+    "max_momentum": (0, False, False),
+    "power": (0, False, False),
+    "factor": (0, False, False),
+    "start_factor": (0, False, False),
+    "end_factor": (0, False, False),
+    "div_factor": (0, True, False),
+    "final_div_factor": (0, True, False),
+    "pct_start": (0, False, False),
+    "threshold": (0, False, False),
+    "eps": (0, False, False),
+    "step_size_up": (0, True, False),
+    "step_size_down": (0, True, False),
+    "step_size": (1, False, True),
+    "T_max": (1, False, True),
+    "T_0": (1, False, True),
+    "T_mult": (1, False, True),
+    "total_iters": (1, False, True),
+    "total_steps": (1, False, True),
+    "epochs": (1, False, True),
+    "steps_per_epoch": (1, False, True),
+    "patience": (0, False, True),
+    "cooldown": (0, False, True),
+    "milestones": (1, False, True),
+}
+
+
+def check_torch_scheduler_args(name: str, init_args: Mapping[str, Any], key: str) -> None:
+    """Refuse a torch scheduler argument that would make a NaN, negative or failing lr.
+
+    Args:
+        name: The scheduler class name (for the message).
+        init_args: The arguments as configured.
+        key: Config key path of the schedule (``optim.schedule``).
+
+    Raises:
+        ConfigError: ``last_epoch`` (the checkpoint restores the step), a value that is not
+            a finite number, or one below :data:`TORCH_SCHEDULER_ARGS`' bound.
+
+    """
+    if "last_epoch" in init_args:
+        raise ConfigError(
+            f"{key}.init_args.last_epoch",
+            f"leave it out: {name} starts at step 0 and resuming (ckpt_path) restores its step",
+        )
+    for arg, value in init_args.items():
+        rule = TORCH_SCHEDULER_ARGS.get(arg)
+        if rule is None or value is None:
+            continue
+        arg_key = f"{key}.init_args.{arg}"
+        if isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                _check_torch_number(f"{arg_key}[{i}]", item, *rule)
+        else:
+            _check_torch_number(arg_key, value, *rule)
+
+
+def _check_torch_number(key: str, value: Any, low: float, open_: bool, integer: bool) -> None:
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(key, f"expected {kind}, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value):
+        raise ConfigError(key, f"must be finite, got {value!r}")
+    if integer and not float(value).is_integer():
+        raise ConfigError(key, f"expected {kind}, got {value!r}")
+    if value < low or (open_ and value == low):
+        raise ConfigError(key, f"must be {'>' if open_ else '>='} {low:g}, got {value!r}")

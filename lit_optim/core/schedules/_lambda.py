@@ -35,7 +35,8 @@ class Lambda(Schedule):
       parameters are all among the variable names it is called with those as keywords;
       otherwise it must take one positional argument and is called as ``fn(step)``.
 
-    The factor must be a finite number ``>= 0``: it is checked at step 0 when resolving
+    The factor must be a finite number ``>= 0``: it is checked when resolving, at every
+    step of the run (or at :data:`CHECKED_STEPS` steps spread over a longer one)
     (:class:`ConfigError`) and on every call (:class:`ValueError`). Past the end of the run
     the function is evaluated as is (``progress > 1``). Inside a warmup or a
     :class:`Sequence`, ``step`` counts from the start of this schedule's segment and
@@ -92,7 +93,7 @@ class Lambda(Schedule):
         return bool(_TOTAL_VARIABLES & set(self._keywords or ()))
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
-        """Return the custom factor, checked at step 0."""
+        """Return the custom factor, checked over the run (:func:`_steps_to_check`)."""
         arg_key = f"{key}.init_args.{'expr' if self.expr is not None else 'fn'}"
         what = repr(self.expr if self.expr is not None else self.fn)
         compiled, keywords = self._compiled, self._keywords
@@ -132,14 +133,30 @@ class Lambda(Schedule):
                 )
             return number
 
+        step = 0
         try:
-            factor(0)
+            for step in _steps_to_check(total):
+                factor(step)
         except ConfigError:
             raise
         except Exception as err:  # the user's code: report it against the config key
             message = str(err).removeprefix(f"{arg_key}: ")
-            raise ConfigError(arg_key, f"fails at step 0: {message}") from err
+            raise ConfigError(arg_key, f"fails at step {step}: {message}") from err
         return factor
+
+
+#: A Lambda is checked at every step of runs up to this long, else at this many steps
+#: spread over the run (the first ones included), so a factor that goes negative, NaN or
+#: raises mid-run is refused when the schedule is built, not in the middle of training.
+CHECKED_STEPS = 1000
+
+
+def _steps_to_check(total: int) -> list[int]:
+    """Steps a resolved Lambda is evaluated at: 0, the start, evenly spread, and the end."""
+    if total <= CHECKED_STEPS:
+        return list(range(total + 1))
+    spread = {total * i // CHECKED_STEPS for i in range(CHECKED_STEPS + 1)}
+    return sorted(spread | set(range(CHECKED_STEPS // 10)))
 
 
 def _call_style(fn: Callable[..., Any], key: str) -> tuple[str, ...] | None:

@@ -1,0 +1,219 @@
+"""Bugs the fuzzer (``test_fuzz_config.py``) found, each pinned by the section that found it.
+
+Every one of these ended in something other than a ``ConfigError`` with a key path
+(a ``TypeError`` traceback, an error in the middle of training, a silent nonsense lr);
+each is now refused by the validator, statically where it can be, with the key path and
+what would be valid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_fuzz_config import LOOPS, build_and_train
+
+from lit_optim import ConfigError, OptimConfig
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"layer_decay": {"rate": None}}, "optim.layer_decay.rate: expected a number, got null"),
+        (
+            {"warmup": {"steps": 2, "start_factor": None}},
+            "optim.warmup.start_factor: expected a number, got null",
+        ),
+        (
+            {"lr_scaling": {"reference_batch": None}},
+            "optim.lr_scaling.reference_batch: expected an integer, got null",
+        ),
+        ({"frequency": None}, "optim.frequency: expected an integer, got null"),
+    ],
+)
+def test_null_for_a_required_number_is_refused_with_its_key(
+    section: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: these ended in TypeError ('>' between NoneType and int) or
+    # later in the build (int(None), x / None).
+    with pytest.raises(ConfigError) as info:
+        OptimConfig.from_dict(section)
+    assert str(info.value) == message
+
+
+def test_null_for_an_optional_number_still_means_not_set() -> None:
+    section = {
+        "layer_decay": {"rate": 0.5, "num_layers": None},
+        "warmup": {"steps": None, "epochs": 1},
+    }
+    config = OptimConfig.from_dict(section)
+    assert config.layer_decay is not None and config.layer_decay.num_layers is None
+    assert config.warmup is not None and config.warmup.epochs == 1
+    lrs = build_and_train(section, LOOPS[0])
+    # one epoch (4 steps) of warmup from 0, then every layer's own lr
+    assert set(lrs[0].values()) == {0.0}
+    assert lrs[4]["layer4"] == pytest.approx(1e-3) and lrs[4]["layer0/no_decay"] == pytest.approx(
+        1e-3 / 16
+    )
+
+
+@pytest.mark.parametrize(
+    ("schedule", "message"),
+    [
+        (
+            {"class_path": "Lambda", "init_args": {"fn": "math.cos"}},
+            "optim.momentum_schedule.init_args.fn: fails at step 2: 'math.cos' returned "
+            "-0.4161468365471424 at step 2; a factor must be a finite number >= 0",
+        ),
+        (
+            {"class_path": "Lambda", "init_args": {"expr": "1 - 2 * progress"}},
+            "optim.momentum_schedule.init_args.expr: fails at step 7: '1 - 2 * progress' "
+            "returned -0.16666666666666674 at step 7; a factor must be a finite number >= 0",
+        ),
+    ],
+)
+def test_lambda_going_negative_mid_run_is_refused_when_built(
+    schedule: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: only step 0 was checked, so training stopped with a ValueError
+    # traceback at the step where the factor went below 0.
+    section = {"optimizer": {"class_path": "SGD", "init_args": {"momentum": 0.9}}}
+    with pytest.raises(ConfigError) as info:
+        build_and_train({**section, "momentum_schedule": schedule}, LOOPS[0])
+    assert str(info.value) == message
+
+
+def test_lambda_is_checked_at_spread_steps_of_a_long_run() -> None:
+    from lit_optim import Horizon, Lambda
+
+    with pytest.raises(ConfigError, match=r"expr: fails at step 600000: .* returned -1.0"):
+        Lambda(expr="1 - 2 * (step >= 600000)").resolve(Horizon(10**6))
+    assert Lambda(expr="0.5 ** (step / 1000)").resolve(Horizon(10**6))(2000) == 0.25
+
+
+@pytest.mark.parametrize(
+    ("init_args", "message"),
+    [
+        ({"eta_min": -1}, "optim.schedule.init_args.eta_min: must be >= 0, got -1"),
+        ({"T_max": 0}, "optim.schedule.init_args.T_max: must be >= 1, got 0"),
+        ({"eta_min": float("nan")}, "optim.schedule.init_args.eta_min: must be finite, got nan"),
+        ({"T_max": 2.5}, "optim.schedule.init_args.T_max: expected an integer, got 2.5"),
+        (
+            {"last_epoch": 3},
+            "optim.schedule.init_args.last_epoch: leave it out: CosineAnnealingLR starts at "
+            "step 0 and resuming (ckpt_path) restores its step",
+        ),
+    ],
+)
+def test_torch_scheduler_arguments_making_bad_lrs_are_refused(
+    init_args: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: torch accepted these; the lrs went negative or NaN in training,
+    # or it failed with a ZeroDivisionError / KeyError traceback.
+    schedule = {"class_path": "torch.optim.lr_scheduler.CosineAnnealingLR", "init_args": init_args}
+    with pytest.raises(ConfigError) as info:
+        build_and_train({"schedule": schedule}, LOOPS[0])
+    assert str(info.value) == message
+
+
+def test_torch_scheduler_arguments_checked_per_group_and_by_name() -> None:
+    for schedule, message in [
+        (
+            {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 0}},
+            "optim.schedule.init_args.step_size: must be >= 1, got 0",
+        ),
+        (
+            {"class_path": "torch.optim.lr_scheduler.ExponentialLR", "init_args": {"gamma": -1}},
+            "optim.schedule.init_args.gamma: must be > 0, got -1",
+        ),
+        (
+            {
+                "class_path": "torch.optim.lr_scheduler.CyclicLR",
+                "init_args": {"base_lr": [0.1, -1], "max_lr": 1, "cycle_momentum": False},
+            },
+            "optim.schedule.init_args.base_lr[1]: must be >= 0, got -1",
+        ),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            build_and_train({"schedule": schedule}, LOOPS[0])
+        assert str(info.value) == message
+    # in range: trains, with the lrs torch computes
+    schedule = {"class_path": "torch.optim.lr_scheduler.StepLR", "init_args": {"step_size": 4}}
+    lrs = build_and_train({"optimizer": "SGD", "schedule": schedule}, LOOPS[0])
+    assert [round(s["default"], 8) for s in lrs] == [1e-3] * 4 + [1e-4] * 4 + [1e-5] * 4
+
+
+@pytest.mark.parametrize(
+    ("init_args", "message"),
+    [
+        (
+            {"total_steps": 3},
+            "optim.schedule.init_args.total_steps: OneCycleLR lasts 3 steps but the run has 12 "
+            "scheduler steps, and torch raises when it is stepped past its end; leave "
+            "total_steps and epochs out (filled from the run) or make it >= 12",
+        ),
+        (
+            {"epochs": 1, "steps_per_epoch": 2},
+            "optim.schedule.init_args.epochs: OneCycleLR lasts 2 steps but the run has 12 "
+            "scheduler steps, and torch raises when it is stepped past its end; leave "
+            "total_steps and epochs out (filled from the run) or make it >= 12",
+        ),
+    ],
+)
+def test_one_cycle_lr_shorter_than_the_run_is_refused(
+    init_args: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: "ValueError: Tried to step 4 times. The specified number of total
+    # steps is 3" at the fourth step of training.
+    schedule = {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": init_args}
+    with pytest.raises(ConfigError) as info:
+        build_and_train({"schedule": schedule}, LOOPS[0])
+    assert str(info.value) == message
+    lrs = build_and_train({"schedule": {**schedule, "init_args": {"total_steps": 12}}}, LOOPS[0])
+    assert len(lrs) == 12 and lrs[0]["default"] == pytest.approx(1e-3 / 25)  # div_factor 25
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"lr": float("inf")}}},
+            "optim.optimizer.init_args.lr: must be finite, got inf",
+        ),
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"betas": [float("nan"), 0.9]}}},
+            "optim.optimizer.init_args.betas[0]: must be finite, got nan",
+        ),
+        (
+            {
+                "groups": [
+                    {
+                        "params": ["head.*"],
+                        "optimizer": {
+                            "class_path": "SGD",
+                            "init_args": {"weight_decay": float("inf")},
+                        },
+                    }
+                ]
+            },
+            "optim.groups[0].optimizer.init_args.weight_decay: must be finite, got inf",
+        ),
+        (
+            {"groups": [{"params": ["head.*"], "options": {"eps": float("nan")}}]},
+            "optim.groups[0].options.eps: must be finite, got nan",
+        ),
+        (
+            {"groups": [{"params": ["head.*"], "options": {"eps": None}}]},
+            "optim.groups[0].options.eps: null; leave the option out to use the optimizer's "
+            "own value",
+        ),
+    ],
+)
+def test_non_finite_or_null_optimizer_values_are_refused_statically(
+    section: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: an infinite lr trained with lr inf; `options: {eps: null}` ended
+    # in a TypeError from torch's fused AdamW kernel at the first step.
+    with pytest.raises(ConfigError) as info:
+        OptimConfig.from_dict(section)
+    assert str(info.value) == message
