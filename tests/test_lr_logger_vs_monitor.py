@@ -314,7 +314,7 @@ def gan_example() -> pl.LightningModule:
 def gan_data() -> pl.LightningDataModule:
     from examples.gan import RingData
 
-    return RingData(n=256)
+    return RingData(n=512)
 
 
 # ----------------------------------------------------------------------- scenarios
@@ -343,45 +343,137 @@ def val_data() -> tuple[Any, Any]:
 
 SCENARIOS = [
     Scenario("one-optimizer-step-scheduler", lambda: Net(sgd_step_lr)),
-    Scenario("one-optimizer-logging-interval-step", lambda: Net(sgd_epoch_lr), {"logging_interval": "step"}),
-    Scenario("two-optimizers-of-one-class", lambda: Net(two_adams, manual=True), trainer={"log_every_n_steps": 2}),
-    Scenario("two-optimizers-interval-epoch", lambda: Net(two_adams, manual=True), {"logging_interval": "epoch"}),
+    Scenario(
+        "one-optimizer-logging-interval-step",
+        lambda: Net(sgd_epoch_lr),
+        {"logging_interval": "step"},
+    ),
+    Scenario(
+        "two-optimizers-of-one-class",
+        lambda: Net(two_adams, manual=True),
+        trainer={"log_every_n_steps": 2},
+    ),
+    Scenario(
+        "two-optimizers-interval-epoch",
+        lambda: Net(two_adams, manual=True),
+        {"logging_interval": "epoch"},
+    ),
     Scenario("two-optimizers-no-scheduler", lambda: Net(two_adams_no_scheduler, manual=True)),
-    Scenario("only-the-second-optimizer-scheduled", lambda: Net(only_second_scheduled, manual=True, step_schedulers=True)),
-    Scenario("named-schedulers", lambda: Net(gan_named, manual=True), {"log_momentum": True, "log_weight_decay": True}),
-    Scenario("named-scheduler-after-two-unnamed", lambda: Net(named_after_two_unnamed, manual=True)),
+    Scenario(
+        "only-the-second-optimizer-scheduled",
+        lambda: Net(only_second_scheduled, manual=True, step_schedulers=True),
+    ),
+    Scenario(
+        "named-schedulers",
+        lambda: Net(gan_named, manual=True),
+        {"log_momentum": True, "log_weight_decay": True},
+    ),
+    Scenario(
+        "named-scheduler-after-two-unnamed", lambda: Net(named_after_two_unnamed, manual=True)
+    ),
     # A generator stepping every 2nd batch, its scheduler stepped by the model each batch.
-    Scenario("manual-optimizer-skipping-batches", lambda: Net(gan_named, manual=True, every=(2, 1), step_schedulers=True)),
-    Scenario("batch-skipped-by-on-train-batch-start", lambda: Net(sgd_step_lr, skip_at=2), trainer={"max_epochs": 2}),
-    Scenario("gradient-accumulation", lambda: Net(sgd_step_lr), trainer={"accumulate_grad_batches": 2}),
-    Scenario("val-check-interval", lambda: Net(sgd_step_lr, validate=True), trainer={"val_check_interval": 0.5}, data=val_data),
-    Scenario("setup-optimizers-mid-fit", lambda: Net(adam_then_sgd), callbacks=lambda: [SetupOptimizers()]),
-    Scenario("setup-optimizers-mid-fit-interval-epoch", lambda: Net(adam_then_sgd), {"logging_interval": "epoch"}, callbacks=lambda: [SetupOptimizers()]),
+    Scenario(
+        "manual-optimizer-skipping-batches",
+        lambda: Net(gan_named, manual=True, every=(2, 1), step_schedulers=True),
+    ),
+    Scenario(
+        "batch-skipped-by-on-train-batch-start",
+        lambda: Net(sgd_step_lr, skip_at=2),
+        trainer={"max_epochs": 2},
+    ),
+    Scenario(
+        "gradient-accumulation", lambda: Net(sgd_step_lr), trainer={"accumulate_grad_batches": 2}
+    ),
+    Scenario(
+        "val-check-interval",
+        lambda: Net(sgd_step_lr, validate=True),
+        trainer={"val_check_interval": 0.5},
+        data=val_data,
+    ),
+    Scenario(
+        "setup-optimizers-mid-fit",
+        lambda: Net(adam_then_sgd),
+        callbacks=lambda: [SetupOptimizers()],
+    ),
+    Scenario(
+        "setup-optimizers-mid-fit-interval-epoch",
+        lambda: Net(adam_then_sgd),
+        {"logging_interval": "epoch"},
+        callbacks=lambda: [SetupOptimizers()],
+    ),
     # The step scheduler gives way to SWA's per-epoch SWALR at epoch 2.
     Scenario(
         "stochastic-weight-averaging",
         lambda: Net(sgd_step_lr),
         trainer={"max_epochs": 4},
-        callbacks=lambda: [StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2, annealing_epochs=1)],
+        callbacks=lambda: [
+            StochasticWeightAveraging(swa_lrs=0.05, swa_epoch_start=2, annealing_epochs=1)
+        ],
         ignore=("SWA is currently only supported every epoch",),
     ),
-    Scenario("base-finetuning-adds-a-group", lambda: Net(frozen_body_sgd), callbacks=lambda: [UnfreezeBody()]),
-    Scenario("momentum-and-weight-decay-onecycle-groups", lambda: Net(one_cycle_groups), {"log_momentum": True, "log_weight_decay": True}),
-    Scenario("momentum-and-weight-decay-no-scheduler", lambda: Net(adam_betas_groups), {"log_momentum": True, "log_weight_decay": True}),
-    Scenario("momentum-of-an-optimizer-without-momentum", lambda: Net(asgd), {"log_momentum": True}, warns="optimizers do not have momentum"),
+    Scenario(
+        "base-finetuning-adds-a-group",
+        lambda: Net(frozen_body_sgd),
+        callbacks=lambda: [UnfreezeBody()],
+    ),
+    Scenario(
+        "momentum-and-weight-decay-onecycle-groups",
+        lambda: Net(one_cycle_groups),
+        {"log_momentum": True, "log_weight_decay": True},
+    ),
+    Scenario(
+        "momentum-and-weight-decay-no-scheduler",
+        lambda: Net(adam_betas_groups),
+        {"log_momentum": True, "log_weight_decay": True},
+    ),
+    Scenario(
+        "momentum-of-an-optimizer-without-momentum",
+        lambda: Net(asgd),
+        {"log_momentum": True},
+        warns="optimizers do not have momentum",
+    ),
     Scenario("epoch-interval-scheduler", lambda: Net(sgd_epoch_lr)),
     Scenario("no-scheduler", lambda: Net(sgd)),
-    Scenario("trainer-log-every-n-steps-3", lambda: Net(sgd_step_lr), trainer={"log_every_n_steps": 3}),
+    Scenario(
+        "trainer-log-every-n-steps-3", lambda: Net(sgd_step_lr), trainer={"log_every_n_steps": 3}
+    ),
     Scenario("float64-numpy-lr", lambda: Net(numpy_float64)),
-    Scenario("float64-tensor-lr", lambda: Net(tensor_float64), ignore=("To copy construct from a tensor",), aliased_lrs=True),
+    Scenario(
+        "float64-tensor-lr",
+        lambda: Net(tensor_float64),
+        ignore=("To copy construct from a tensor",),
+        aliased_lrs=True,
+    ),
     # Lightning 2.6.6 has no log_key_prefix (main has): its keys are prefixed here.
-    Scenario("log-key-prefix", lambda: Net(gan_named, manual=True), {"log_momentum": True}, prefix="optim/"),
-    Scenario("lit-optim-named-groups", lit_optim_groups, {"log_momentum": True, "log_weight_decay": True}),
-    Scenario("lit-optim-optimizers-generator-discriminator", gan_example, {"log_momentum": True}, data=gan_data, trainer={"max_epochs": 1}),
+    Scenario(
+        "log-key-prefix",
+        lambda: Net(gan_named, manual=True),
+        {"log_momentum": True},
+        prefix="optim/",
+    ),
+    Scenario(
+        "lit-optim-named-groups", lit_optim_groups, {"log_momentum": True, "log_weight_decay": True}
+    ),
+    Scenario(
+        "lit-optim-optimizers-generator-discriminator",
+        gan_example,
+        {"log_momentum": True},
+        data=gan_data,
+        trainer={"max_epochs": 2},
+    ),
     Scenario("csv-logger", lambda: Net(sgd_step_lr), {"log_momentum": True}, loggers=("csv",)),
-    Scenario("tensorboard-logger", lambda: Net(sgd_step_lr), {"log_momentum": True}, loggers=("tensorboard",)),
-    Scenario("several-loggers", lambda: Net(gan_named, manual=True), loggers=("recorder", "csv", "tensorboard")),
-]  # fmt: skip
+    Scenario(
+        "tensorboard-logger",
+        lambda: Net(sgd_step_lr),
+        {"log_momentum": True},
+        loggers=("tensorboard",),
+    ),
+    Scenario(
+        "several-loggers",
+        lambda: Net(gan_named, manual=True),
+        loggers=("recorder", "csv", "tensorboard"),
+    ),
+]
 
 
 @dataclass
@@ -454,7 +546,11 @@ def test_lr_logger_is_indistinguishable_from_learning_rate_monitor(tmp_path, sce
         with expect(scenario.warns):
             theirs = fit(tmp_path / "theirs", scenario, LearningRateMonitor(**scenario.args))
         with expect(scenario.warns):
-            ours = fit(tmp_path / "ours", scenario, LRLogger(**scenario.args, log_key_prefix=scenario.prefix))
+            ours = fit(
+                tmp_path / "ours",
+                scenario,
+                LRLogger(**scenario.args, log_key_prefix=scenario.prefix),
+            )
     if scenario.prefix:
         add_prefix(theirs, scenario.prefix)
 
@@ -496,7 +592,11 @@ def test_optimizers_of_the_gan_example_are_logged_under_their_names(tmp_path):
     for callback in (LearningRateMonitor(), LRLogger()):
         run = fit(tmp_path / type(callback).__name__, scenario, callback)
         assert list(callback.lrs) == ["lr-generator/default", "lr-discriminator/default"]
-        steps = [s for s, call in run.calls["recorder"] if any(k[0] == "lr-generator/default" for k in call)]
+        steps = [
+            s
+            for s, call in run.calls["recorder"]
+            if any(k[0] == "lr-generator/default" for k in call)
+        ]
         assert steps == list(range(run.trainer.fit_loop.epoch_loop._batches_that_stepped))
 
 
@@ -513,7 +613,9 @@ def expect(warning: str | None) -> Iterator[None]:
 def add_prefix(run: Run, prefix: str) -> None:
     """Prefix the lr keys of a monitor's run, as Lightning main's ``log_key_prefix`` does."""
     monitor = run.callback
-    keys = set(monitor.lrs) | set(monitor.last_momentum_values) | set(monitor.last_weight_decay_values)
+    keys = (
+        set(monitor.lrs) | set(monitor.last_momentum_values) | set(monitor.last_weight_decay_values)
+    )
 
     def rename(key: str) -> str:
         return prefix + key if key in keys else key
