@@ -1,11 +1,13 @@
 """LRLogger hook cost vs Lightning's LearningRateMonitor, side by side in one Trainer.
 
-Both callbacks run in the same fit (same steps, same logger), each hook wrapped by a timer;
-the run is repeated and the figure is the median of the per-run ratios (baseline:
-``LearningRateMonitor(logging_interval="step")``, whose per-step hook is
-``on_train_batch_start``; LRLogger's is ``on_before_optimizer_step``). 50 named param
-groups, AdamW, a lit_optim schedule (lr changes every step), CSVLogger. Prints one markdown
-row ``| what | figure | baseline | target | command |``.
+Both callbacks run in the same fit (same steps, same logger), with their defaults
+(``LRLogger()``, ``LearningRateMonitor()``), so both log at every batch's start
+(``log_every_n_steps=1``, a step-interval schedule). Each one's ``on_train_batch_start`` (its
+per-step hook; both do the same work there: read every group, log to the logger, put a
+tensor per key into ``trainer.callback_metrics``) is wrapped by a timer; the run is
+repeated and the figure is the median of the per-run ratios. 50 named param groups, AdamW,
+a lit_optim schedule (lr changes every step, so every key needs a new tensor), CSVLogger.
+Prints one markdown row ``| what | figure | baseline | target | command |``.
 
     python benchmarks/bench_lrlogger.py            # 5 runs of 400 steps after a warm-up
     python benchmarks/bench_lrlogger.py --quick    # smoke run, figures meaningless
@@ -71,10 +73,10 @@ def one_run(root: str, steps: int) -> tuple[float, float]:
         schedule="Cosine",
         summary=False,
     )
-    ours, theirs = LRLogger(), LearningRateMonitor(logging_interval="step")
+    ours, theirs = LRLogger(), LearningRateMonitor()
     ours_t: list[float] = []
     theirs_t: list[float] = []
-    timed(ours, "on_before_optimizer_step", ours_t)
+    timed(ours, "on_train_batch_start", ours_t)
     timed(theirs, "on_train_batch_start", theirs_t)
     trainer = pl.Trainer(
         max_steps=steps,
@@ -90,8 +92,11 @@ def one_run(root: str, steps: int) -> tuple[float, float]:
     trainer.fit(Wide(config), data)
     # both log every step (log_every_n_steps=1): the same work, or the ratio means nothing
     logged = len(ours.lrs["lr-AdamW/layer0"]), len(theirs.lrs["lr-AdamW/layer0"])
-    if logged != (steps, steps):
-        raise SystemExit(f"expected {steps} lrs logged by each callback, got {logged}")
+    if logged != (steps, steps) or ours.lrs != theirs.lrs:
+        raise SystemExit(f"expected the same {steps} lrs logged by each callback, got {logged}")
+    tensors = [trainer.callback_metrics[f"lr-AdamW/layer{i}"] for i in range(GROUPS)]
+    if not all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in tensors):
+        raise SystemExit("LRLogger left a callback metric that is not a CPU tensor")
     return sum(ours_t) / steps, sum(theirs_t) / steps
 
 
@@ -120,7 +125,7 @@ def main() -> None:
             f"`LRLogger` per-step hook time, {GROUPS} named groups, lr changing every step",
             f"{median(ours_us):.0f} us per step: **{median(ratios):.2f}x** "
             f"(median of {runs} fits of {steps} steps)",
-            f'`LearningRateMonitor(logging_interval="step")` in the same fit '
+            f"`LearningRateMonitor()` in the same fit "
             f"({median(theirs_us):.0f} us per step), cpu",
             "≤ 0.50x",
             COMMAND,
