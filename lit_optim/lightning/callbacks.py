@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import operator
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,11 +83,10 @@ class LRLogger(LearningRateMonitor):
             uses the trainer's ``log_every_n_steps``.
         prog_bar: Show the first group's lr in the progress bar as ``lr``, formatted with
             its significant digits (``3e-04``, not ``0.000``).
-        history_size: Values kept per key in ``history`` (and so in ``lrs``), newest last
-            (0 keeps none, -1 all).
+        history_size: Logging calls kept for ``history`` and ``lrs`` (each call logs every
+            key due then), newest last; 0 keeps none, -1 all.
 
     Attributes:
-        history: ``{key: deque[(step, value)]}`` for every key logged.
         last_momentum_values: ``{"<key>-momentum": last value or None}``.
         last_weight_decay_values: ``{"<key>-weight_decay": last value or None}``.
 
@@ -146,18 +146,36 @@ class LRLogger(LearningRateMonitor):
         self.every_n_steps = every_n_steps
         self.prog_bar = prog_bar
         self.history_size = history_size
-        self.history: dict[str, deque[tuple[int, Any]]] = {}
+        # (logger step, {key: value}) of each logging call: one append per call, not per key.
+        self._calls: deque[tuple[int, dict[str, Any]]] = deque(
+            maxlen=None if history_size < 0 else history_size
+        )
         self.last_momentum_values: dict[str, Any] = {}
         self.last_weight_decay_values: dict[str, Any] = {}
         self._lr_keys: dict[str, None] = {}  # an ordered set: LearningRateMonitor.lrs's keys
         self._entries: list[KeyEntry] = []
         self._signature: tuple[Any, ...] = ()
-        self._tensors: dict[str, tuple[Any, torch.Tensor]] = {}  # key -> (value, its tensor)
+        self._sent: dict[str, Any] = {}  # the values last put into callback_metrics
+        self._sent_types: list[type] = []
+        self._made: dict[str, torch.Tensor] = {}  # ... and their tensors
 
     @property
     def lrs(self) -> dict[str, list[Any]]:
-        """``LearningRateMonitor.lrs``: the logged lrs per key (the last ``history_size``)."""
-        return {key: [v for _, v in self.history.get(key, ())] for key in self._lr_keys}
+        """``LearningRateMonitor.lrs``: the lrs logged per key (in the kept calls)."""
+        history = self.history
+        return {key: [v for _, v in history.get(key, ())] for key in self._lr_keys}
+
+    @property
+    def history(self) -> dict[str, list[tuple[int, Any]]]:
+        """``{key: [(logger step, value), ...]}`` of every key logged, oldest first.
+
+        Momentum and weight decay keys too; the last ``history_size`` logging calls.
+        """
+        out: dict[str, list[tuple[int, Any]]] = {}
+        for step, stats in self._calls:
+            for key, value in stats.items():
+                out.setdefault(key, []).append((step, value))
+        return out
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
@@ -181,8 +199,8 @@ class LRLogger(LearningRateMonitor):
                 category=RuntimeWarning,
             )
         self._signature = ()
-        self._tensors.clear()
-        self.history = {}
+        self._sent, self._sent_types, self._made = {}, [], {}
+        self._calls.clear()
         self._lr_keys = {}
         self._layout(trainer)
         names = [key for entry in self._entries for key in entry.lr]
@@ -217,17 +235,9 @@ class LRLogger(LearningRateMonitor):
         step = _logger_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(stats, step=step)
-        self._to_callback_metrics(trainer, stats)
+        sent = self._to_callback_metrics(trainer, stats)
         if self.history_size:
-            maxlen = None if self.history_size < 0 else self.history_size
-            for key, value in stats.items():
-                if isinstance(value, torch.Tensor):
-                    # A tensor lr is changed in place by its scheduler: keep the copy.
-                    value = self._tensors[key][1]
-                values = self.history.get(key)
-                if values is None:
-                    values = self.history[key] = deque(maxlen=maxlen)
-                values.append((step, value))
+            self._calls.append((step, sent))
         if self.prog_bar and self._entries:
             value = stats.get(self._entries[0].lr[0])
             if value is not None:
@@ -265,9 +275,13 @@ class LRLogger(LearningRateMonitor):
             if "/pg1" in name and old in self._lr_keys:
                 del self._lr_keys[old]
                 self._lr_keys[name] = None
-                for suffix in ("", "-momentum", "-weight_decay"):
-                    if old + suffix in self.history:
-                        self.history[name + suffix] = self.history.pop(old + suffix)
+                self._sent = {}  # the kept calls are renamed below, the last one included
+                renames = {old + x: name + x for x in ("", "-momentum", "-weight_decay")}
+                for _, stats in self._calls:
+                    if renames.keys() & stats.keys():
+                        moved = {renames.get(k, k): v for k, v in stats.items()}
+                        stats.clear()
+                        stats.update(moved)
             elif name not in self._lr_keys:
                 self._lr_keys[name] = None
 
@@ -287,13 +301,14 @@ class LRLogger(LearningRateMonitor):
                     return
 
     def _read(self, entry: KeyEntry, stats: dict[str, Any]) -> None:
+        groups = entry.optimizer.param_groups
+        if not (self.log_momentum or self.log_weight_decay):
+            for key, group in zip(entry.lr, groups, strict=True):
+                stats[key] = group["lr"]
+            return
         use_betas = "betas" in entry.optimizer.defaults
         for group, lr_key, mom_key, wd_key in zip(
-            entry.optimizer.param_groups,
-            entry.lr,
-            entry.momentum,
-            entry.weight_decay,
-            strict=True,
+            groups, entry.lr, entry.momentum, entry.weight_decay, strict=True
         ):
             stats[lr_key] = group["lr"]
             if self.log_momentum:
@@ -309,38 +324,42 @@ class LRLogger(LearningRateMonitor):
             if self.log_weight_decay and "weight_decay" in group:
                 stats[wd_key] = self.last_weight_decay_values[wd_key] = group["weight_decay"]
 
-    def _to_callback_metrics(self, trainer: pl.Trainer, stats: dict[str, Any]) -> None:
-        # The public property recomputes every logged metric (a device sync each), so the
-        # dict is updated directly. A monitor (EarlyStopping, ModelCheckpoint) keeps
-        # references to the tensors it saw, so none is changed in place: an unchanged value
-        # keeps its tensor, changed Python floats get views of one new tensor.
+    def _to_callback_metrics(self, trainer: pl.Trainer, stats: dict[str, Any]) -> dict[str, Any]:
+        """Put a CPU tensor per key into ``callback_metrics``; return the values as sent.
+
+        The public property recomputes every logged metric (a device sync each), so the
+        dict is updated directly. A monitor (EarlyStopping, ModelCheckpoint) keeps references
+        to the tensors it saw, so none is changed in place: when no value changed since the
+        last call, the tensors stay; else every key gets a new one, the Python floats as
+        views of one tensor (one allocation; a view costs a third of a ``torch.tensor``).
+        """
         metrics = trainer._logger_connector._callback_metrics
-        floats: list[str] = []
-        for key, value in stats.items():
-            cached = self._tensors.get(key)
-            if (
-                cached is not None
-                and type(cached[0]) is type(value)
-                and not isinstance(value, torch.Tensor)
-                and cached[0] == value
-                and metrics.get(key) is cached[1]
-            ):
-                continue
-            if type(value) is float:
-                floats.append(key)
-                continue
-            if isinstance(value, torch.Tensor):
-                tensor = value.detach().to("cpu", copy=True)
-            else:
-                tensor = torch.tensor(value)
-            metrics[key] = tensor
-            self._tensors[key] = (value, tensor)
-        if floats:
-            # One allocation; unbind's views cost a third of a torch.tensor call each.
-            made = torch.tensor([stats[key] for key in floats]).unbind()
-            for key, tensor in zip(floats, made, strict=True):
-                metrics[key] = tensor
-                self._tensors[key] = (stats[key], tensor)
+        types = list(map(type, stats.values()))
+        made = self._made
+        if (
+            stats == self._sent
+            and types == self._sent_types
+            and torch.Tensor not in types  # a tensor lr changes in place: copy it every time
+            and all(map(operator.is_, map(metrics.get, made), made.values()))
+        ):
+            return self._sent
+        sent = dict(stats)
+        made = {}
+        if all(t is float for t in types):
+            made.update(zip(stats, torch.tensor(list(stats.values())).unbind(), strict=True))
+        else:
+            floats = [key for key, t in zip(stats, types, strict=True) if t is float]
+            if floats:
+                tensors = torch.tensor([stats[k] for k in floats]).unbind()
+                made.update(zip(floats, tensors, strict=True))
+            for key, value in stats.items():
+                if isinstance(value, torch.Tensor):
+                    made[key] = sent[key] = value.detach().to("cpu", copy=True)
+                elif key not in made:
+                    made[key] = torch.tensor(value)
+        metrics.update(made)
+        self._sent, self._sent_types, self._made = sent, types, made
+        return sent
 
 
 def _alias(name: str, value: bool | None, lightning_name: str, lightning_value: bool) -> bool:
