@@ -59,8 +59,8 @@ class LRLogger(LearningRateMonitor):
     groups added by ``BaseFinetuning`` are followed), sends the values to every logger at
     Lightning's logger step, and puts each into ``trainer.callback_metrics`` as a CPU
     scalar tensor of the dtype ``torch.tensor(value)`` gives (a NumPy or tensor float64
-    lr stays float64). A value that has not changed keeps its tensor; changed values of
-    one dtype are made with one ``torch.tensor`` call. Nothing is moved to or synchronised
+    lr stays float64). While no value changes the tensors stay; when one does, every key
+    gets a new tensor, the Python floats from one ``torch.tensor`` call. Nothing is moved to or synchronised
     with an accelerator, and no ``.item()`` is called, unless the lr itself is a tensor on
     an accelerator (then one copy per logged step, as the monitor's logger makes).
 
