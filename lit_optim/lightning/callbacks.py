@@ -60,9 +60,10 @@ class LRLogger(LearningRateMonitor):
     Lightning's logger step, and puts each into ``trainer.callback_metrics`` as a CPU
     scalar tensor of the dtype ``torch.tensor(value)`` gives (a NumPy or tensor float64
     lr stays float64). While no value changes the tensors stay; when one does, every key
-    gets a new tensor, the Python floats from one ``torch.tensor`` call. Nothing is moved to or synchronised
-    with an accelerator, and no ``.item()`` is called, unless the lr itself is a tensor on
-    an accelerator (then one copy per logged step, as the monitor's logger makes).
+    gets a new tensor, the Python floats from one ``torch.tensor`` call. Nothing is moved
+    to or synchronised with an accelerator, and no ``.item()`` is called, unless the lr
+    itself is a tensor on an accelerator (then one copy per logged step, as the monitor's
+    logger makes).
 
     Without a logger (``Trainer(logger=False)``) it still fills ``callback_metrics``,
     ``lrs`` and ``history``, where ``LearningRateMonitor`` raises.
@@ -155,6 +156,7 @@ class LRLogger(LearningRateMonitor):
         self._lr_keys: dict[str, None] = {}  # an ordered set: LearningRateMonitor.lrs's keys
         self._entries: list[KeyEntry] = []
         self._signature: tuple[Any, ...] = ()
+        self._alive: tuple[list[Any], ...] = ()
         self._sent: dict[str, Any] = {}  # the values last put into callback_metrics
         self._sent_types: list[type] = []
         self._made: dict[str, torch.Tensor] = {}  # ... and their tensors
@@ -247,7 +249,7 @@ class LRLogger(LearningRateMonitor):
     def _layout(self, trainer: pl.Trainer) -> list[KeyEntry]:
         """The key entries of the trainer's current optimizers, renamed when they change."""
         configs, optimizers = trainer.lr_scheduler_configs, trainer.optimizers
-        # Identities are safe to compare: self._entries keeps the previous objects alive.
+        # Identities are safe to compare: self._alive keeps the previous objects alive.
         signature = (
             *((id(c), id(c.scheduler), c.name, c.interval) for c in configs),
             *(id(o) for o in optimizers),
@@ -260,6 +262,7 @@ class LRLogger(LearningRateMonitor):
         for entry in entries:
             self._remap(entry.lr)
         self._entries = entries
+        self._alive = (list(configs), [c.scheduler for c in configs], list(optimizers))
         self._signature = (
             *((id(c), id(c.scheduler), c.name, c.interval) for c in configs),
             *(id(o) for o in optimizers),
