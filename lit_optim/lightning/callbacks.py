@@ -147,8 +147,8 @@ class LRLogger(LearningRateMonitor):
         self.every_n_steps = every_n_steps
         self.prog_bar = prog_bar
         self.history_size = history_size
-        # (logger step, {key: value}) of each logging call: one append per call, not per key.
-        self._calls: deque[tuple[int, dict[str, Any]]] = deque(
+        # (logger step, keys, values) of each logging call: one append per call, not per key.
+        self._calls: deque[tuple[int, tuple[str, ...], tuple[Any, ...]]] = deque(
             maxlen=None if history_size < 0 else history_size
         )
         self.last_momentum_values: dict[str, Any] = {}
@@ -157,9 +157,13 @@ class LRLogger(LearningRateMonitor):
         self._entries: list[KeyEntry] = []
         self._signature: tuple[Any, ...] = ()
         self._alive: tuple[list[Any], ...] = ()
-        self._sent: dict[str, Any] = {}  # the values last put into callback_metrics
-        self._sent_types: list[type] = []
-        self._made: dict[str, torch.Tensor] = {}  # ... and their tensors
+        # The keys, values and their types last put into callback_metrics, and the tensors.
+        self._sent: tuple[tuple[str, ...], tuple[Any, ...], tuple[type, ...]] = ((), (), ())
+        self._made: tuple[torch.Tensor, ...] = ()
+        # {interval: the keys of the last call at it}: a new call's dict starts as a copy
+        # (one allocation of the right size; growing a dict key by key reallocates it 5
+        # times for 50 keys, slow right after a training step has returned its memory).
+        self._templates: dict[str, dict[str, Any]] = {}
 
     @property
     def lrs(self) -> dict[str, list[Any]]:
@@ -174,8 +178,8 @@ class LRLogger(LearningRateMonitor):
         Momentum and weight decay keys too; the last ``history_size`` logging calls.
         """
         out: dict[str, list[tuple[int, Any]]] = {}
-        for step, stats in self._calls:
-            for key, value in stats.items():
+        for step, keys, values in self._calls:
+            for key, value in zip(keys, values, strict=True):
                 out.setdefault(key, []).append((step, value))
         return out
 
@@ -201,7 +205,8 @@ class LRLogger(LearningRateMonitor):
                 category=RuntimeWarning,
             )
         self._signature = ()
-        self._sent, self._sent_types, self._made = {}, [], {}
+        self._sent, self._made = ((), (), ()), ()
+        self._templates.clear()
         self._calls.clear()
         self._lr_keys = {}
         self._layout(trainer)
@@ -227,19 +232,25 @@ class LRLogger(LearningRateMonitor):
             self._log(trainer, "epoch" if self.logging_interval is None else "any")
 
     def _log(self, trainer: pl.Trainer, interval: str) -> None:
-        stats: dict[str, Any] = {}
-        for entry in self._layout(trainer):
+        entries = self._layout(trainer)
+        template = self._templates.get(interval)
+        stats: dict[str, Any] = {} if template is None else template.copy()
+        for entry in entries:
             # LearningRateMonitor: a scheduler at its interval, an optimizer without one always.
             if entry.interval is None or interval == "any" or entry.interval == interval:
                 self._read(entry, stats)
+        if template is None or _UNSET in stats.values():
+            # A group lost a key since (weight_decay): the keys in the order they were read.
+            stats = {k: v for k, v in stats.items() if v is not _UNSET}
+            self._templates[interval] = dict.fromkeys(stats, _UNSET)
         if not stats:
             return
         step = _logger_step(trainer)
         for logger in trainer.loggers:
             logger.log_metrics(stats, step=step)
-        sent = self._to_callback_metrics(trainer, stats)
+        keys, values = self._to_callback_metrics(trainer, stats)
         if self.history_size:
-            self._calls.append((step, sent))
+            self._calls.append((step, keys, values))
         if self.prog_bar and self._entries:
             value = stats.get(self._entries[0].lr[0])
             if value is not None:
@@ -262,6 +273,7 @@ class LRLogger(LearningRateMonitor):
         for entry in entries:
             self._remap(entry.lr)
         self._entries = entries
+        self._templates.clear()
         self._alive = (list(configs), [c.scheduler for c in configs], list(optimizers))
         self._signature = (
             *((id(c), id(c.scheduler), c.name, c.interval) for c in configs),
@@ -278,13 +290,11 @@ class LRLogger(LearningRateMonitor):
             if "/pg1" in name and old in self._lr_keys:
                 del self._lr_keys[old]
                 self._lr_keys[name] = None
-                self._sent = {}  # the kept calls are renamed below, the last one included
                 renames = {old + x: name + x for x in ("", "-momentum", "-weight_decay")}
-                for _, stats in self._calls:
-                    if renames.keys() & stats.keys():
-                        moved = {renames.get(k, k): v for k, v in stats.items()}
-                        stats.clear()
-                        stats.update(moved)
+                self._calls = deque(
+                    (step, tuple(renames.get(k, k) for k in keys), values)
+                    for step, keys, values in self._calls
+                )
             elif name not in self._lr_keys:
                 self._lr_keys[name] = None
 
@@ -327,42 +337,48 @@ class LRLogger(LearningRateMonitor):
             if self.log_weight_decay and "weight_decay" in group:
                 stats[wd_key] = self.last_weight_decay_values[wd_key] = group["weight_decay"]
 
-    def _to_callback_metrics(self, trainer: pl.Trainer, stats: dict[str, Any]) -> dict[str, Any]:
-        """Put a CPU tensor per key into ``callback_metrics``; return the values as sent.
+    def _to_callback_metrics(
+        self, trainer: pl.Trainer, stats: dict[str, Any]
+    ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """Put a CPU tensor per key into ``callback_metrics``; return the keys and values.
 
         The public property recomputes every logged metric (a device sync each), so the
         dict is updated directly. A monitor (EarlyStopping, ModelCheckpoint) keeps references
         to the tensors it saw, so none is changed in place: when no value changed since the
         last call, the tensors stay; else every key gets a new one, the Python floats as
         views of one tensor (one allocation; a view costs a third of a ``torch.tensor``).
+        The values returned hold a CPU copy of a tensor lr, which its scheduler changes in
+        place.
         """
         metrics = trainer._logger_connector._callback_metrics
-        types = list(map(type, stats.values()))
-        made = self._made
-        if (
-            stats == self._sent
-            and types == self._sent_types
-            and torch.Tensor not in types  # a tensor lr changes in place: copy it every time
-            and all(map(operator.is_, map(metrics.get, made), made.values()))
-        ):
-            return self._sent
-        sent = dict(stats)
-        made = {}
-        if all(t is float for t in types):
-            made.update(zip(stats, torch.tensor(list(stats.values())).unbind(), strict=True))
+        keys, values = tuple(stats), tuple(stats.values())
+        types = tuple(map(type, values))
+        if types.count(float) == len(types):
+            if (keys, values, types) == self._sent and all(
+                map(operator.is_, map(metrics.get, keys), self._made)
+            ):
+                return keys, values
+            made = torch.tensor(list(values)).unbind()
         else:
-            floats = [key for key, t in zip(stats, types, strict=True) if t is float]
-            if floats:
-                tensors = torch.tensor([stats[k] for k in floats]).unbind()
-                made.update(zip(floats, tensors, strict=True))
-            for key, value in stats.items():
+            # NumPy floats, the int 0 of a missing momentum, tensor lrs: made every time.
+            floats = [i for i, t in enumerate(types) if t is float]
+            shared = torch.tensor([values[i] for i in floats]).unbind() if floats else ()
+            tensors: list[Any] = list(values)
+            for i, tensor in zip(floats, shared, strict=True):
+                tensors[i] = tensor
+            snapshot = list(values)
+            for i, value in enumerate(values):
                 if isinstance(value, torch.Tensor):
-                    made[key] = sent[key] = value.detach().to("cpu", copy=True)
-                elif key not in made:
-                    made[key] = torch.tensor(value)
-        metrics.update(made)
-        self._sent, self._sent_types, self._made = sent, types, made
-        return sent
+                    tensors[i] = snapshot[i] = value.detach().to("cpu", copy=True)
+                elif types[i] is not float:
+                    tensors[i] = torch.tensor(value)
+            made, values = tuple(tensors), tuple(snapshot)
+        metrics.update(zip(keys, made, strict=True))
+        self._sent, self._made = (keys, values, types), made
+        return keys, values
+
+
+_UNSET = object()  # a template's value: not read yet
 
 
 def _alias(name: str, value: bool | None, lightning_name: str, lightning_value: bool) -> bool:
