@@ -112,12 +112,13 @@ def test_documented_command_runs_from_the_repo_root(command, tmp_path):
         assert head == pytest.approx({t: 10 * v for t, v in default.items()}, rel=1e-12)
     elif command == "lit-optim fit --config examples/gan.yaml":
         rows = logged(tmp_path)
-        # two Adams: generator first (warmup 4 steps from 0.1x, then cosine), discriminator
-        assert lr_keys(rows) == {"lr-Adam/default", "lr-Adam-1/default"}
-        generator = series(rows, "lr-Adam/default")
+        # two Adams, each logged under its entry's name: generator (warmup 4 steps from
+        # 0.1x, then cosine), discriminator
+        assert lr_keys(rows) == {"lr-generator/default", "lr-discriminator/default"}
+        generator = series(rows, "lr-generator/default")
         assert sorted(generator) == list(range(6))
         assert generator[0] == pytest.approx(2e-3 * 0.1, rel=1e-12)
-        assert series(rows, "lr-Adam-1/default")[0] == pytest.approx(1e-3, rel=1e-12)
+        assert series(rows, "lr-discriminator/default")[0] == pytest.approx(1e-3, rel=1e-12)
     elif command == "python examples/python_api.py":
         lines = proc.stdout.splitlines()
         assert [line.split(":")[0] for line in lines] == [f"epoch {i}" for i in range(5)]

@@ -64,7 +64,7 @@ def fit(root: Path, callbacks=(), ckpt_path=None) -> dict[str, dict[int, float]]
     t = pl.Trainer(
         default_root_dir=root,
         logger=CSVLogger(root, name="run"),
-        callbacks=[LRLogger(momentum=True, weight_decay=True), *callbacks],
+        callbacks=[LRLogger(logging_interval="step", momentum=True, weight_decay=True), *callbacks],
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -88,7 +88,7 @@ def fit(root: Path, cfg: dict, callbacks=(), ckpt_path=None, **kwargs) -> pl.Tra
     t = pl.Trainer(
         default_root_dir=root,
         logger=CSVLogger(root, name="run"),
-        callbacks=[LRLogger(momentum=True), *callbacks],
+        callbacks=[LRLogger(logging_interval="step", momentum=True), *callbacks],
         enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
         enable_progress_bar=False,
         enable_model_summary=False,

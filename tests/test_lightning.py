@@ -118,8 +118,10 @@ def test_run_length_follows_accumulation_and_limits(tmp_path):
     sched = t.lr_scheduler_configs[0].scheduler
     assert isinstance(sched, ScheduleLR)
     assert sched.fingerprint["total_steps"] == t.estimated_stepping_batches == 9
-    # one log entry per optimizer step, not per micro-batch
-    assert len(lr_logger(t).history["lr-SGD/default"]) == 9
+    # logged at every micro-batch's start, as LearningRateMonitor: twice per optimizer step
+    history = list(lr_logger(t).history["lr-SGD/default"])
+    assert [s for s, _ in history] == [s for s in range(9) for _ in range(2)]
+    assert all(history[2 * s] == history[2 * s + 1] for s in range(9))
     assert t.global_step == 9
 
 
@@ -139,7 +141,8 @@ def test_epoch_interval_uses_max_epochs(tmp_path):
     t = trainer(tmp_path, max_epochs=3)
     t.fit(TinyNet(optim=cfg), loader())
     history = lr_logger(t).history["lr-SGD/default"]
-    assert [lr for _, lr in history] == [1.0] * 8 + [0.5] * 8 + [0.25] * 8
+    # an epoch scheduler's lr is logged at each epoch's start (LearningRateMonitor's default)
+    assert [(s, lr) for s, lr in history] == [(0, 1.0), (8, 0.5), (16, 0.25)]
 
 
 class Endless(IterableDataset):

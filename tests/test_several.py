@@ -163,10 +163,10 @@ def test_gan_trains_and_lrlogger_writes_lightnings_keys_at_lightnings_steps(tmp_
     )
     keys = sorted(k for k in mine[0] if k.startswith("lr-"))
     assert keys == sorted(k for k in lightning[0] if k.startswith("lr-"))
-    assert keys == ["lr-Adam-1/default", "lr-Adam/default"]
+    assert keys == ["lr-discriminator/default", "lr-generator/default"]
     for key in keys:
         assert series(mine, key) == series(lightning, key), key
-    gen = series(mine, "lr-Adam/default")
+    gen = series(mine, "lr-generator/default")
     assert sorted(gen) == list(range(8))  # Lightning's per-batch step, not 2x optimizer steps
     assert gen[4] == pytest.approx(2e-3) and gen[7] == pytest.approx(
         2e-3 * 0.5 * (1 + math.cos(math.pi * 3 / 4))
@@ -190,7 +190,10 @@ def test_gan_example_trains_from_its_config(tmp_path) -> None:
     assert "optimizer 'generator':" in proc.stdout and "optimizer 'discriminator':" in proc.stdout
     rows = read_metrics(next((tmp_path / "runs" / "gan").glob("version_*")))
     assert len(series(rows, "loss_d")) == 8 and len(series(rows, "loss_g")) == 8
-    assert {k for k in rows[0] if k.startswith("lr-")} == {"lr-Adam/default", "lr-Adam-1/default"}
+    assert {k for k in rows[0] if k.startswith("lr-")} == {
+        "lr-generator/default",
+        "lr-discriminator/default",
+    }
 
 
 def test_a_bad_several_section_on_the_cli_exits_2(tmp_path, capsys, monkeypatch) -> None:

@@ -325,7 +325,7 @@ def test_mixed_precision_run_with_clipping_on_cpu(tmp_path, precision: str) -> N
         gradient_clip_val=clip,
         accelerator="cpu",
         logger=CSVLogger(tmp_path),
-        callbacks=[LRLogger(), RecordNorms()],
+        callbacks=[LRLogger(logging_interval="step", every_n_steps=1), RecordNorms()],
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -123,8 +123,8 @@ def test_plotted_lrs_equal_the_lrs_of_a_real_fit(monkeypatch, tmp_path, name, ex
     columns = {
         c
         for c in set(plotted) - {"step", "epoch"}
-        if told.get("momentum") or not c.endswith("-momentum")
-        if told.get("weight_decay") or not c.endswith("-weight_decay")
+        if told.get("log_momentum", told.get("momentum")) or not c.endswith("-momentum")
+        if told.get("log_weight_decay", told.get("weight_decay")) or not c.endswith("-weight_decay")
     }
     assert columns == {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
     # ... and every one of them, each group's lr, momentum and weight decay, equals the fit's

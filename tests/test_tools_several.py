@@ -71,25 +71,25 @@ def test_plotted_lrs_of_each_optimizer_equal_what_fit_logs(tmp_path):
     assert list(plotted) == [
         "step",
         "epoch",
-        # the keys LRLogger logs in fit (Lightning's names: lr-Adam, then lr-Adam-1)
-        "lr-Adam/default",
-        "lr-Adam-1/default",
-        "lr-Adam/default-momentum",
-        "lr-Adam-1/default-momentum",
-        "lr-Adam/default-weight_decay",
-        "lr-Adam-1/default-weight_decay",
+        # the keys LRLogger logs in fit: each scheduler is named after its optimizer entry
+        "lr-generator/default",
+        "lr-discriminator/default",
+        "lr-generator/default-momentum",
+        "lr-discriminator/default-momentum",
+        "lr-generator/default-weight_decay",
+        "lr-discriminator/default-weight_decay",
     ]
-    gen, disc = plotted["lr-Adam/default"], plotted["lr-Adam-1/default"]
+    gen, disc = plotted["lr-generator/default"], plotted["lr-discriminator/default"]
     assert gen == pytest.approx([generator_lr(t) for t in range(STEPS)], rel=1e-12)
     assert disc == pytest.approx([discriminator_lr(t) for t in range(STEPS)], rel=1e-12)
-    assert set(plotted["lr-Adam/default-momentum"]) == {0.5}  # betas[0]
+    assert set(plotted["lr-generator/default-momentum"]) == {0.5}  # betas[0]
 
     # What fit then logs (LRLogger, Lightning's keys and per-batch steps) is what was drawn.
     proc = run_cli("fit", "--config", GAN, "--trainer.enable_progress_bar=false",
                    cwd=tmp_path, env=ENV)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_metrics(next((tmp_path / "runs" / "gan").glob("version_*")))
-    for key, values in (("lr-Adam/default", gen), ("lr-Adam-1/default", disc)):
+    for key, values in (("lr-generator/default", gen), ("lr-discriminator/default", disc)):
         logged = series(rows, key)
         assert sorted(logged) == list(range(STEPS)), key
         assert [logged[t] for t in range(STEPS)] == pytest.approx(values, rel=1e-12), key

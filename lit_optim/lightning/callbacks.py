@@ -1,174 +1,188 @@
-"""``LRLogger``: the lr (and momentum, weight decay) of every param group, every optimizer step.
+"""``LRLogger``: Lightning's ``LearningRateMonitor``, without its per-step costs.
 
-A drop-in for Lightning's ``LearningRateMonitor``: the same keys
-(``lr-<Optimizer>[-<n>][/<group name>]``, a scheduler's ``name``, ``-momentum`` and
-``-weight_decay`` suffixes), at the same logger step (Lightning's per-batch step, which
-every other metric uses), into ``trainer.callback_metrics`` so ``EarlyStopping`` and
-``ModelCheckpoint`` can monitor them, and the monitor's attributes ``lrs``,
-``last_momentum_values`` and ``last_weight_decay_values``. Where the defaults differ,
-LRLogger's are: every optimizer step (``logging_interval="step"``, ``every_n_steps=1``)
-instead of the scheduler's interval and the trainer's ``log_every_n_steps``; a bounded
-history; and no device tensor, sync or ``.item()`` per value.
-
-``LearningRateMonitor(logging_interval=i, log_momentum=m, log_weight_decay=w)`` logs what
-``LRLogger(logging_interval=i, every_n_steps=None, momentum=m, weight_decay=w)`` logs.
+``LRLogger`` is a :class:`~lightning.pytorch.callbacks.LearningRateMonitor` (a subclass):
+the same constructor and defaults, the same keys (``lr-<Optimizer>[-<n>][/<group name>]``,
+a scheduler's ``name``, ``-momentum`` / ``-weight_decay`` suffixes, ``log_key_prefix``),
+the same values at the same logger steps, the same ``trainer.callback_metrics`` entries
+and the same ``lrs`` / ``last_momentum_values`` / ``last_weight_decay_values``. What it
+adds: the names are rebuilt only when the trainer's optimizers or schedulers change, a
+bounded ``history``, it runs without a logger, and optional ``every_n_steps`` /
+``prog_bar``. ``docs/lr_logger.md`` lists every difference.
 
 Example:
     >>> import lightning as L
-    >>> trainer = L.Trainer(callbacks=[LRLogger(momentum=True)])  # doctest: +SKIP
+    >>> trainer = L.Trainer(callbacks=[LRLogger(log_momentum=True)])  # doctest: +SKIP
 
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+import operator
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.core.optimizer import LightningOptimizer
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 
 from lit_optim.core.composite import optimizer_name
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.scheduler.track import MOMENTUM
 
 Interval = Literal["step", "epoch"]
 
 
-class LRLogger(Callback):
-    """Log the lr of every param group once per optimizer step, with Lightning's keys.
+class LRLoggerArgumentError(ConfigError, MisconfigurationException):
+    """A bad ``LRLogger`` argument.
 
-    Values are read as Python floats from ``optimizer.param_groups`` just before the step
-    they apply to, and logged at Lightning's logger step (``trainer.log``'s x-axis: one per
-    batch, whatever the number of optimizers). Nothing touches the device: no ``.item()``,
-    no synchronisation. ``trainer.callback_metrics`` gets each value as a float, and as a
-    CPU tensor (made when the value changes) for a key that a callback such as
-    ``EarlyStopping`` / ``ModelCheckpoint``, or a scheduler, monitors. Works with any
-    LightningModule (with or without lit_optim), any logger, and no logger (then only
-    ``history``, ``callback_metrics`` and the progress bar get the values).
+    A :class:`ConfigError` and, as ``LearningRateMonitor`` raises, a
+    ``MisconfigurationException``.
+    """
+
+
+class LRLogger(LearningRateMonitor):
+    """Log the lr (and momentum, weight decay) of every param group, as ``LearningRateMonitor``.
+
+    A subclass of ``LearningRateMonitor``, so ``isinstance(cb, LearningRateMonitor)`` is
+    True: it logs the same keys, steps and values, so code that looks for "the lr
+    monitor" (to read its ``lrs``, or to avoid adding a second one) should find it. It
+    overrides every hook and none of the monitor's private helpers is called, so the
+    parent is a type, not an implementation; its ``__init__`` is not called because
+    ``lrs`` is a property here (read from the bounded ``history``).
+
+    At each ``on_train_batch_start`` where Lightning logs (its ``log_every_n_steps``) and
+    at each ``on_train_epoch_start``, as ``logging_interval`` and each scheduler's
+    ``interval`` say, it reads ``param_groups`` of the trainer's *current* optimizers and
+    schedulers (``setup_optimizers`` mid-fit, ``StochasticWeightAveraging``'s SWALR,
+    groups added by ``BaseFinetuning`` are followed), sends the values to every logger at
+    Lightning's logger step, and puts each into ``trainer.callback_metrics`` as a CPU
+    scalar tensor of the dtype ``torch.tensor(value)`` gives (a NumPy or tensor float64
+    lr stays float64). While no value changes the tensors stay; when one does, every key
+    gets a new tensor, the Python floats from one ``torch.tensor`` call. Nothing is moved
+    to or synchronised with an accelerator, and no ``.item()`` is called, unless the lr
+    itself is a tensor on an accelerator (then one copy per logged step, as the monitor's
+    logger makes).
+
+    Without a logger (``Trainer(logger=False)``) it still fills ``callback_metrics``,
+    ``lrs`` and ``history``, where ``LearningRateMonitor`` raises.
 
     Args:
-        momentum: Also log ``betas[0]`` / ``momentum`` of each group (``-momentum`` keys;
-            0 for an optimizer that has neither, with a warning, as Lightning does).
-        weight_decay: Also log each group's ``weight_decay`` (``-weight_decay`` keys).
-        every_n_steps: Log every n-th step *of each optimizer* (1 = every step, its first
-            step included). ``None`` follows the trainer's ``log_every_n_steps``, at the
-            batches where Lightning logs every other metric.
-        logging_interval: ``"step"``: at optimizer steps. ``"epoch"``: once at the start
-            of every epoch. ``None``: as each scheduler's ``interval`` says (optimizers
-            without a scheduler at both), like ``LearningRateMonitor``'s default.
+        logging_interval: ``"step"`` / ``"epoch"`` log every optimizer at that interval;
+            ``None`` (default) as each scheduler's ``interval`` says (optimizers without a
+            scheduler at both).
+        log_momentum: Also log ``betas[0]`` (when the optimizer's ``defaults`` have
+            ``betas``) or ``momentum`` (0 when neither) of each group.
+        log_weight_decay: Also log each group's ``weight_decay``.
+        log_key_prefix: Prepended to every key (``"optim/"`` -> ``optim/lr-Adam``), as on
+            Lightning's main branch.
+        momentum: The project's earlier name of ``log_momentum``.
+        weight_decay: The project's earlier name of ``log_weight_decay``.
+        every_n_steps: Log at the batches where ``(step + 1) % every_n_steps == 0``
+            (Lightning's rule with its own ``log_every_n_steps``); ``None`` (default)
+            uses the trainer's ``log_every_n_steps``.
         prog_bar: Show the first group's lr in the progress bar as ``lr``, formatted with
             its significant digits (``3e-04``, not ``0.000``).
-        history_size: Values kept in ``history`` per key, newest last (0 keeps none,
-            -1 keeps all: about 2.5 kB per step for 28 groups, 0.5 GB over 200k steps).
-        log_key_prefix: Prepended to every key (``"optim/"`` -> ``optim/lr-Adam``).
+        history_size: Logging calls kept for ``history`` and ``lrs`` (each call logs every
+            key due then), newest last; 0 keeps none, -1 all.
 
     Attributes:
-        history: ``{key: deque[(step, value)]}`` for every key logged (the last
-            ``history_size`` values).
-        lrs: ``{lr key: [value, ...]}``, ``LearningRateMonitor.lrs`` (from ``history``).
         last_momentum_values: ``{"<key>-momentum": last value or None}``.
         last_weight_decay_values: ``{"<key>-weight_decay": last value or None}``.
 
     Raises:
-        ConfigError: On an invalid argument.
+        LRLoggerArgumentError: On an invalid argument (a ``ConfigError`` and a
+            ``MisconfigurationException``).
         MisconfigurationException: If one optimizer has two param groups of one ``name``
             (as ``LearningRateMonitor``).
 
     Example:
-        >>> LRLogger(logging_interval=None, every_n_steps=None).every_n_steps is None
-        True
+        >>> cb = LRLogger()
+        >>> isinstance(cb, LearningRateMonitor), cb.logging_interval, cb.log_momentum
+        (True, None, False)
 
     """
 
     def __init__(
         self,
-        momentum: bool = False,
-        weight_decay: bool = False,
-        every_n_steps: int | None = 1,
+        logging_interval: Interval | None = None,
+        log_momentum: bool = False,
+        log_weight_decay: bool = False,
+        log_key_prefix: str | None = None,
+        *,
+        momentum: bool | None = None,
+        weight_decay: bool | None = None,
+        every_n_steps: int | None = None,
         prog_bar: bool = False,
-        logging_interval: Interval | None = "step",
         history_size: int = 1000,
-        log_key_prefix: str = "",
     ) -> None:
+        if logging_interval not in ("step", "epoch", None):
+            raise LRLoggerArgumentError(
+                "LRLogger.logging_interval",
+                f"unknown interval {logging_interval!r}; "
+                "valid: 'step', 'epoch' or null (each scheduler's own)",
+            )
         if every_n_steps is not None and (
             isinstance(every_n_steps, bool)
             or not isinstance(every_n_steps, int)
             or every_n_steps < 1
         ):
-            raise ConfigError(
+            raise LRLoggerArgumentError(
                 "LRLogger.every_n_steps",
                 f"must be an int >= 1, or null for the trainer's log_every_n_steps; "
                 f"got {every_n_steps!r}",
             )
-        if logging_interval not in ("step", "epoch", None):
-            raise ConfigError(
-                "LRLogger.logging_interval",
-                f"unknown interval {logging_interval!r}; "
-                "valid: 'step', 'epoch' or null (each scheduler's own)",
-            )
         if isinstance(history_size, bool) or not isinstance(history_size, int) or history_size < -1:
-            raise ConfigError(
+            raise LRLoggerArgumentError(
                 "LRLogger.history_size",
                 f"must be an int >= 0, or -1 to keep every value; got {history_size!r}",
             )
-        self.momentum = momentum
-        self.weight_decay = weight_decay
+        self.logging_interval = logging_interval
+        self.log_momentum = _alias("momentum", momentum, "log_momentum", log_momentum)
+        self.log_weight_decay = _alias(
+            "weight_decay", weight_decay, "log_weight_decay", log_weight_decay
+        )
+        self.log_key_prefix = log_key_prefix or ""
         self.every_n_steps = every_n_steps
         self.prog_bar = prog_bar
-        self.logging_interval = logging_interval
         self.history_size = history_size
-        self.log_key_prefix = log_key_prefix or ""
-        self.history: dict[str, deque[tuple[int, float]]] = {}
-        self.last_momentum_values: dict[str, float | None] = {}
-        self.last_weight_decay_values: dict[str, float | None] = {}
-        self._lr_keys: dict[str, None] = {}  # an ordered set: LearningRateMonitor.lrs's key order
-        self._entries: list[KeyEntry] = []
-        self._by_optimizer: dict[int, list[KeyEntry]] = {}
-        self._group_counts: dict[int, int] = {}
-        self._index: dict[int, int] = {}  # id(optimizer) -> its index in trainer.optimizers
-        self._steps: dict[
-            int, int
-        ] = {}  # optimizer index -> steps taken (every_n_steps), resumable
-        self._last_step: dict[int, int] = {}  # id(optimizer) -> logger step of its last step
-        self._sent: dict[str, tuple[float, torch.Tensor]] = {}  # monitored values as tensors
-        self._monitored: set[str] = set()  # keys a callback or a scheduler monitors
-
-    @property
-    def state_key(self) -> str:
-        """Checkpoint key, distinct for differently configured instances."""
-        return self._generate_state_key(
-            momentum=self.momentum,
-            weight_decay=self.weight_decay,
-            every_n_steps=self.every_n_steps,
-            logging_interval=self.logging_interval,
-            prog_bar=self.prog_bar,
-            history_size=self.history_size,
-            log_key_prefix=self.log_key_prefix,
+        # (logger step, keys, values) of each logging call: one append per call, not per key.
+        self._calls: deque[tuple[int, tuple[str, ...], tuple[Any, ...]]] = deque(
+            maxlen=None if history_size < 0 else history_size
         )
+        self.last_momentum_values: dict[str, Any] = {}
+        self.last_weight_decay_values: dict[str, Any] = {}
+        self._lr_keys: dict[str, None] = {}  # an ordered set: LearningRateMonitor.lrs's keys
+        self._entries: list[KeyEntry] = []
+        self._signature: tuple[Any, ...] = ()
+        self._alive: tuple[list[Any], ...] = ()
+        # The keys, values and their types last put into callback_metrics, and the tensors.
+        self._sent: tuple[tuple[str, ...], tuple[Any, ...], tuple[type, ...]] = ((), (), ())
+        self._made: tuple[torch.Tensor, ...] = ()
+        # {interval: the keys of the last call at it}: a new call's dict starts as a copy
+        # (one allocation of the right size; growing a dict key by key reallocates it 5
+        # times for 50 keys, slow right after a training step has returned its memory).
+        self._templates: dict[str, dict[str, Any]] = {}
 
     @property
-    def lrs(self) -> dict[str, list[float]]:
-        """The logged lrs per key, as ``LearningRateMonitor.lrs`` (bounded by ``history_size``)."""
-        return {key: [v for _, v in self.history.get(key, ())] for key in self._lr_keys}
+    def lrs(self) -> dict[str, list[Any]]:
+        """``LearningRateMonitor.lrs``: the lrs logged per key (in the kept calls)."""
+        history = self.history
+        return {key: [v for _, v in history.get(key, ())] for key in self._lr_keys}
 
-    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Forget the state of a previous fit, before a checkpoint may restore it."""
-        if stage == "fit":
-            self._steps.clear()
+    @property
+    def history(self) -> dict[str, list[tuple[int, Any]]]:
+        """``{key: [(logger step, value), ...]}`` of every key logged, oldest first.
 
-    def state_dict(self) -> dict[str, Any]:
-        """The per-optimizer step counts, so ``every_n_steps`` keeps its phase on resume."""
-        return {"optimizer_steps": dict(self._steps)}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore the per-optimizer step counts."""
-        self._steps = {int(k): int(v) for k, v in state_dict.get("optimizer_steps", {}).items()}
+        Momentum and weight decay keys too; the last ``history_size`` logging calls.
+        """
+        out: dict[str, list[tuple[int, Any]]] = {}
+        for step, keys, values in self._calls:
+            for key, value in zip(keys, values, strict=True):
+                out.setdefault(key, []).append((step, value))
+        return out
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
@@ -182,97 +196,92 @@ class LRLogger(Callback):
         for logger in trainer.loggers:
             logger.save()
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Name every key (Lightning's rule) and warn about momentum that is not there."""
-        self._last_step.clear()
-        self._sent.clear()
-        self._monitored = _monitored_keys(trainer)
-        self._index = {id(_unwrap(o)): i for i, o in enumerate(trainer.optimizers)}
-        self._rebuild(trainer)
+    def on_train_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        """Name every key (``LearningRateMonitor``'s rule); warn about missing momentum."""
+        if self.log_momentum and _lacks("momentum", trainer) and _lacks("betas", trainer):
+            # The monitor's words, so filters and tests written for it still match.
+            rank_zero_warn(
+                "You have set log_momentum=True, but some optimizers do not have momentum. "
+                "This will log a value 0 for the momentum.",
+                category=RuntimeWarning,
+            )
+        self._signature = ()
+        self._sent, self._made = ((), (), ()), ()
+        self._templates.clear()
+        self._calls.clear()
+        self._lr_keys = {}
+        self._layout(trainer)
         names = [key for entry in self._entries for key in entry.lr]
         self._lr_keys = dict.fromkeys(names)
-        self.history = {}
         self.last_momentum_values = {f"{n}-momentum": None for n in names}
         self.last_weight_decay_values = {f"{n}-weight_decay": None for n in names}
-        if self.momentum:
-            lacking = sorted(
-                {
-                    type(e.optimizer).__name__
-                    for e in self._entries
-                    if not any("betas" in g or "momentum" in g for g in e.optimizer.param_groups)
-                }
-            )
-            if lacking:
-                rank_zero_warn(
-                    f"LRLogger(momentum=True), but some optimizers do not have momentum or betas "
-                    f"({', '.join(lacking)}): their -momentum keys log 0, as LearningRateMonitor's"
-                    " do."
-                    " Set momentum=False to leave them out.",
-                    category=RuntimeWarning,
-                )
 
-    def on_before_optimizer_step(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any
-    ) -> None:
-        """Log the values this optimizer step will use."""
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        """Log the lrs this batch starts with, at the batches where Lightning logs."""
         if self.logging_interval == "epoch":
             return
-        inner = _unwrap(optimizer)
-        opt_id = id(inner)
-        step = _logger_step(trainer)
-        # LBFGS runs the closure (and this hook) several times per step; a manual loop may
-        # step one optimizer twice in a batch: the logger has one x per batch, log once.
-        if self._last_step.get(opt_id) == step:
-            return
-        self._last_step[opt_id] = step
-        if self._group_counts.get(opt_id) != len(inner.param_groups):
-            self._rebuild(trainer)
-            # An optimizer the trainer does not list (nothing to log) is not renamed again.
-            self._group_counts.setdefault(opt_id, len(inner.param_groups))
-        index = self._index.get(opt_id, -1)
-        count = self._steps.get(index, 0)
-        self._steps[index] = count + 1
         if self.every_n_steps is None:
             if not trainer._logger_connector.should_update_logs:
                 return
-        elif count % self.every_n_steps:
+        elif (_logger_step(trainer) + 1) % self.every_n_steps and not trainer.should_stop:
             return
-        # With logging_interval=None an epoch-interval scheduler's lr is logged at epoch start.
-        entries = [
-            e
-            for e in self._by_optimizer.get(opt_id, ())
-            if self.logging_interval == "step" or e.interval != "epoch"
-        ]
-        self._emit(trainer, entries, step)
+        self._log(trainer, "step" if self.logging_interval is None else "any")
 
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """With ``logging_interval`` "epoch" (or None, for epoch schedulers): log here."""
-        if self.logging_interval == "step":
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        """Log the lrs this epoch starts with (``logging_interval`` "epoch" or None)."""
+        if self.logging_interval != "step":
+            self._log(trainer, "epoch" if self.logging_interval is None else "any")
+
+    def _log(self, trainer: pl.Trainer, interval: str) -> None:
+        entries = self._layout(trainer)
+        template = self._templates.get(interval)
+        stats: dict[str, Any] = {} if template is None else template.copy()
+        for entry in entries:
+            # LearningRateMonitor: a scheduler at its interval, an optimizer without one always.
+            if entry.interval is None or interval == "any" or entry.interval == interval:
+                self._read(entry, stats)
+        if template is None or _UNSET in stats.values():
+            # A group lost a key since (weight_decay): the keys in the order they were read.
+            stats = {k: v for k, v in stats.items() if v is not _UNSET}
+            self._templates[interval] = dict.fromkeys(stats, _UNSET)
+        if not stats:
             return
-        if any(
-            self._group_counts.get(id(e.optimizer)) != len(e.optimizer.param_groups)
-            for e in self._entries
-        ):
-            self._rebuild(trainer)
-        entries = [
-            e for e in self._entries if self.logging_interval == "epoch" or e.interval != "step"
-        ]
-        self._emit(trainer, entries, _logger_step(trainer))
+        step = _logger_step(trainer)
+        for logger in trainer.loggers:
+            logger.log_metrics(stats, step=step)
+        keys, values = self._to_callback_metrics(trainer, stats)
+        if self.history_size:
+            self._calls.append((step, keys, values))
+        if self.prog_bar and self._entries:
+            value = stats.get(self._entries[0].lr[0])
+            if value is not None:
+                # The public property recomputes every logged metric (a device sync per metric).
+                trainer._logger_connector._progress_bar_metrics["lr"] = ReadableFloat(value)
 
-    def _rebuild(self, trainer: pl.Trainer) -> None:
-        """(Re)name every key: at train start and when an optimizer's group count changes."""
-        entries = metric_keys(trainer.lr_scheduler_configs, trainer.optimizers, self.log_key_prefix)
-        old = {(id(e.optimizer), e.interval, i): e for i, e in enumerate(self._entries)}
-        for i, entry in enumerate(entries):
-            previous = old.get((id(entry.optimizer), entry.interval, i))
-            if previous is not None:
-                entry.logged_at = previous.logged_at
+    def _layout(self, trainer: pl.Trainer) -> list[KeyEntry]:
+        """The key entries of the trainer's current optimizers, renamed when they change."""
+        configs, optimizers = trainer.lr_scheduler_configs, trainer.optimizers
+        # Identities are safe to compare: self._alive keeps the previous objects alive.
+        signature = (
+            *((id(c), id(c.scheduler), c.name, c.interval) for c in configs),
+            *(id(o) for o in optimizers),
+            *(len(e.optimizer.param_groups) for e in self._entries),
+        )
+        if signature == self._signature:
+            return self._entries
+        entries = metric_keys(configs, optimizers, self.log_key_prefix)
+        self._warn_shared_keys(entries)
+        for entry in entries:
             self._remap(entry.lr)
         self._entries = entries
-        self._by_optimizer = defaultdict(list)
-        for entry in entries:
-            self._by_optimizer[id(entry.optimizer)].append(entry)
-        self._group_counts = {id(e.optimizer): len(e.optimizer.param_groups) for e in entries}
+        self._templates.clear()
+        self._alive = (list(configs), [c.scheduler for c in configs], list(optimizers))
+        self._signature = (
+            *((id(c), id(c.scheduler), c.name, c.interval) for c in configs),
+            *(id(o) for o in optimizers),
+            *(len(e.optimizer.param_groups) for e in entries),
+        )
+        return entries
 
     def _remap(self, names: list[str]) -> None:
         # LearningRateMonitor's rule: when a one-group optimizer ("lr-SGD") gains groups, its
@@ -282,66 +291,114 @@ class LRLogger(Callback):
             if "/pg1" in name and old in self._lr_keys:
                 del self._lr_keys[old]
                 self._lr_keys[name] = None
-                for suffix in ("", "-momentum", "-weight_decay"):
-                    if old + suffix in self.history:
-                        self.history[name + suffix] = self.history.pop(old + suffix)
+                renames = {old + x: name + x for x in ("", "-momentum", "-weight_decay")}
+                self._calls = deque(
+                    (step, tuple(renames.get(k, k) for k in keys), values)
+                    for step, keys, values in self._calls
+                )
             elif name not in self._lr_keys:
                 self._lr_keys[name] = None
 
-    def _emit(self, trainer: pl.Trainer, entries: Iterable[KeyEntry], step: int) -> None:
-        stats: dict[str, float] = {}
+    def _warn_shared_keys(self, entries: list[KeyEntry]) -> None:
+        owner: dict[str, Any] = {}
         for entry in entries:
-            if entry.logged_at == step:  # an epoch-start value already logged at this step
-                continue
-            entry.logged_at = step
-            self._read(entry, stats)
-        if not stats:
-            return
-        if self.history_size:
-            maxlen = None if self.history_size < 0 else self.history_size
-            for key, value in stats.items():
-                values = self.history.get(key)
-                if values is None:
-                    values = self.history[key] = deque(maxlen=maxlen)
-                values.append((step, value))
-        for logger in trainer.loggers:
-            logger.log_metrics(stats, step=step)
-        self._to_callback_metrics(trainer, stats)
-        if self.prog_bar and self._entries:
-            value = stats.get(self._entries[0].lr[0])
-            if value is not None:
-                # The public property recomputes every logged metric (a device sync per metric).
-                trainer._logger_connector._progress_bar_metrics["lr"] = ReadableFloat(value)
+            for key in entry.lr:
+                other = owner.setdefault(key, entry.optimizer)
+                if other is not entry.optimizer:
+                    # LearningRateMonitor writes both into one curve, silently; so does this.
+                    rank_zero_warn(
+                        f"Two optimizers ({type(other).__name__} and "
+                        f"{type(entry.optimizer).__name__}) log their lr as {key!r}, one curve "
+                        "for two lrs: give their schedulers distinct `name`s.",
+                        category=RuntimeWarning,
+                    )
+                    return
 
-    def _read(self, entry: KeyEntry, stats: dict[str, float]) -> None:
+    def _read(self, entry: KeyEntry, stats: dict[str, Any]) -> None:
         groups = entry.optimizer.param_groups
+        if not (self.log_momentum or self.log_weight_decay):
+            for key, group in zip(entry.lr, groups, strict=True):
+                stats[key] = group["lr"]
+            return
+        use_betas = "betas" in entry.optimizer.defaults
         for group, lr_key, mom_key, wd_key in zip(
             groups, entry.lr, entry.momentum, entry.weight_decay, strict=True
         ):
-            stats[lr_key] = _number(group["lr"])
-            if self.momentum:
-                value = MOMENTUM.get(group) or 0.0
-                stats[mom_key] = self.last_momentum_values[mom_key] = _number(value)
-            if self.weight_decay and "weight_decay" in group:
-                stats[wd_key] = self.last_weight_decay_values[wd_key] = _number(
-                    group["weight_decay"]
-                )
+            stats[lr_key] = group["lr"]
+            if self.log_momentum:
+                # The monitor's rule (its int 0 included); a group without betas in an
+                # optimizer whose defaults have them (Muon in a composite) reads its own
+                # momentum where the monitor raises KeyError.
+                if use_betas and "betas" in group:
+                    value = group["betas"][0]
+                else:
+                    value = group.get("momentum", 0)
+                stats[mom_key] = self.last_momentum_values[mom_key] = value
+            # The monitor raises KeyError for a group without weight_decay; it is left out.
+            if self.log_weight_decay and "weight_decay" in group:
+                stats[wd_key] = self.last_weight_decay_values[wd_key] = group["weight_decay"]
 
-    def _to_callback_metrics(self, trainer: pl.Trainer, stats: dict[str, float]) -> None:
-        # The public property recomputes every logged metric (a device sync each), so the
-        # dict is updated directly. EarlyStopping / ModelCheckpoint / ReduceLROnPlateau need
-        # a tensor: a monitored key gets a new CPU one when its value changes (a monitor
-        # keeps references, so none is changed in place); every other key its float.
+    def _to_callback_metrics(
+        self, trainer: pl.Trainer, stats: dict[str, Any]
+    ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+        """Put a CPU tensor per key into ``callback_metrics``; return the keys and values.
+
+        The public property recomputes every logged metric (a device sync each), so the
+        dict is updated directly. A monitor (EarlyStopping, ModelCheckpoint) keeps references
+        to the tensors it saw, so none is changed in place: when no value changed since the
+        last call, the tensors stay; else every key gets a new one, the Python floats as
+        views of one tensor (one allocation; a view costs a third of a ``torch.tensor``).
+        The values returned hold a CPU copy of a tensor lr, which its scheduler changes in
+        place.
+        """
         metrics = trainer._logger_connector._callback_metrics
-        for key, value in stats.items():
-            if key not in self._monitored:
-                metrics[key] = value
-                continue
-            sent = self._sent.get(key)
-            if sent is None or sent[0] != value or metrics.get(key) is not sent[1]:
-                tensor = torch.tensor(value)
-                metrics[key] = tensor
-                self._sent[key] = (value, tensor)
+        keys, values = tuple(stats), tuple(stats.values())
+        types = tuple(map(type, values))
+        if types.count(float) == len(types):
+            if (keys, values, types) == self._sent and all(
+                map(operator.is_, map(metrics.get, keys), self._made)
+            ):
+                return keys, values
+            made = torch.tensor(list(values)).unbind()
+        else:
+            # NumPy floats, the int 0 of a missing momentum, tensor lrs: made every time.
+            floats = [i for i, t in enumerate(types) if t is float]
+            shared = torch.tensor([values[i] for i in floats]).unbind() if floats else ()
+            tensors: list[Any] = list(values)
+            for i, tensor in zip(floats, shared, strict=True):
+                tensors[i] = tensor
+            snapshot = list(values)
+            for i, value in enumerate(values):
+                if isinstance(value, torch.Tensor):
+                    tensors[i] = snapshot[i] = value.detach().to("cpu", copy=True)
+                elif types[i] is not float:
+                    tensors[i] = torch.tensor(value)
+            made, values = tuple(tensors), tuple(snapshot)
+        metrics.update(zip(keys, made, strict=True))
+        self._sent, self._made = (keys, values, types), made
+        return keys, values
+
+
+_UNSET = object()  # a template's value: not read yet
+
+
+def _alias(name: str, value: bool | None, lightning_name: str, lightning_value: bool) -> bool:
+    """``lightning_value``, or the project's alias ``value`` when it is given."""
+    if value is None:
+        return lightning_value
+    if lightning_value and not value:
+        raise LRLoggerArgumentError(
+            f"LRLogger.{name}",
+            f"is the old name of {lightning_name}; give one of them, not both",
+        )
+    return bool(value)
+
+
+def _lacks(key: str, trainer: pl.Trainer) -> bool:
+    # LearningRateMonitor's test: the scheduled optimizers' defaults, else all optimizers'.
+    if trainer.lr_scheduler_configs:
+        return any(key not in c.scheduler.optimizer.defaults for c in trainer.lr_scheduler_configs)
+    return any(key not in o.defaults for o in trainer.optimizers)
 
 
 @dataclass
@@ -354,7 +411,6 @@ class KeyEntry:
         lr: One key per param group, in group order.
         momentum: ``<lr key>-momentum`` per group.
         weight_decay: ``<lr key>-weight_decay`` per group.
-        logged_at: The logger step this entry was last logged at.
 
     """
 
@@ -363,7 +419,6 @@ class KeyEntry:
     lr: list[str]
     momentum: list[str] = field(init=False)
     weight_decay: list[str] = field(init=False)
-    logged_at: int | None = None
 
     def __post_init__(self) -> None:
         self.momentum = [f"{k}-momentum" for k in self.lr]
@@ -390,8 +445,7 @@ def metric_keys(
         One entry per scheduler config, then one per optimizer without a scheduler.
 
     Raises:
-        MisconfigurationException: If an optimizer has two groups of the same name, or two
-            optimizers would log under one key (two schedulers of one ``name``).
+        MisconfigurationException: If an optimizer has two groups of the same name.
 
     Example:
         >>> opt = torch.optim.SGD([torch.zeros(1)], lr=0.1)
@@ -400,17 +454,17 @@ def metric_keys(
 
     """
     entries: list[KeyEntry] = []
-    seen: list[int] = []
-    count: defaultdict[type, int] = defaultdict(int)
+    seen: list[Any] = []
+    count: dict[type, int] = {}
 
     def add(optimizer: Any, name: str | None, interval: str | None) -> None:
-        seen.append(id(optimizer))
+        seen.append(optimizer)
         cls = type(optimizer)
         if name is None:
-            count[cls] += 1
-            name = optimizer_key(optimizer)
+            count[cls] = count.get(cls, 0) + 1
+            name = "lr-" + cls.__name__
         # Lightning suffixes a named scheduler too once its class was counted twice.
-        if count[cls] > 1:
+        if count.get(cls, 0) > 1:
             name += f"-{count[cls] - 1}"
         groups = optimizer.param_groups
         names = [g.get("name", f"pg{i}") for i, g in enumerate(groups, start=1)]
@@ -427,26 +481,18 @@ def metric_keys(
     for config in lr_scheduler_configs:
         add(config.scheduler.optimizer, config.name, config.interval)
     for optimizer in optimizers:
-        inner = _unwrap(optimizer)
-        if id(inner) not in seen:
+        # As the monitor: DeepSpeed's (and any) wrapper's ``optimizer`` is what is logged.
+        inner = optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer
+        if not any(inner is s for s in seen):
             add(inner, None, None)
-    owner: dict[str, Any] = {}
-    for entry in entries:
-        for key in entry.lr:
-            other = owner.setdefault(key, entry.optimizer)
-            if other is not entry.optimizer:
-                # LearningRateMonitor would write both lrs into one curve.
-                raise MisconfigurationException(
-                    f"Two optimizers ({type(other).__name__} and "
-                    f"{type(entry.optimizer).__name__}) would both log their lr as {key!r}: "
-                    "give their schedulers distinct `name`s, or leave `name` out for "
-                    "lr-<Optimizer>, lr-<Optimizer>-1, ..."
-                )
     return entries
 
 
 def optimizer_key(optimizer: Any) -> str:
-    """``lr-<Optimizer>``: the lr key of an optimizer without a named scheduler.
+    """``lr-<name>``: the name ``OptimMixin`` gives the scheduler of a built optimizer.
+
+    ``LRLogger`` and ``LearningRateMonitor`` log a scheduled optimizer under its
+    scheduler's name; a composite optimizer's name lists its parts (``lr-AdamW+Muon``).
 
     Example:
         >>> optimizer_key(torch.optim.SGD([torch.zeros(1)], lr=0.1))
@@ -489,33 +535,10 @@ class ReadableFloat(float):
         return float.__format__(self, spec)
 
 
-def _monitored_keys(trainer: pl.Trainer) -> set[str]:
-    # EarlyStopping, ModelCheckpoint and most third-party monitors name it ``monitor``.
-    keys = {getattr(cb, "monitor", None) for cb in trainer.callbacks}
-    keys |= {config.monitor for config in trainer.lr_scheduler_configs}
-    return {k for k in keys if isinstance(k, str)}
-
-
-def _unwrap(optimizer: Any) -> Any:
-    # LightningOptimizer and DeepSpeed wrap the torch optimizer; a torch one is never unwrapped.
-    if isinstance(optimizer, LightningOptimizer):
-        return optimizer.optimizer
-    if not isinstance(optimizer, torch.optim.Optimizer) and hasattr(optimizer, "optimizer"):
-        return optimizer.optimizer
-    return optimizer
-
-
 def _logger_step(trainer: pl.Trainer) -> int:
     # The step ``self.log`` metrics and LearningRateMonitor are logged at: once per batch
     # that steps (not per micro-batch, not per optimizer), restored on resume.
     return trainer.fit_loop.epoch_loop._batches_that_stepped
-
-
-def _number(value: Any) -> float:
-    # A tensor lr (capturable/fused optimizers) is read without a device sync when on CPU.
-    if isinstance(value, torch.Tensor):
-        return float(value.item())
-    return float(value)
 
 
 class PlateauResumeFix(Callback):

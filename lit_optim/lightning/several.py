@@ -40,12 +40,14 @@ def configure_several(module: pl.LightningModule, config: OptimConfig) -> list[d
             print(render(group_table(b.groups, b.optimizer, compact=True)), flush=True)
         entry: dict[str, Any] = {"optimizer": b.optimizer}
         if b.scheduler is not None:
-            # Unnamed, so LRLogger / LearningRateMonitor keys follow Lightning's rule
-            # (lr-Adam, lr-Adam-1, ...).
+            # Named after the entry, so LRLogger and LearningRateMonitor both log
+            # lr-generator/... (Lightning names an optimizer without a scheduler itself:
+            # lr-Adam, lr-Adam-1, ...).
             entry["lr_scheduler"] = {
                 "scheduler": b.scheduler,
                 "interval": b.config.interval,
                 "frequency": b.config.frequency,
+                "name": f"lr-{b.name}",
             }
         out.append(entry)
     return out

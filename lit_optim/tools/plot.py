@@ -204,7 +204,16 @@ def several_lr_curves(run: Any) -> list[tuple[str, LRCurves]]:
         ``[(entry name, its curves)]`` in the order ``self.optimizers()`` returns them.
 
     """
-    return [(b.name, curves_of(b.config, b)) for b in run.several]
+    out = []
+    for b in run.several:
+        curves = curves_of(b.config, b)
+        if b.scheduler is not None:
+            # fit names the scheduler lr-<entry name>: the key LRLogger logs the group under.
+            curves.keys = {
+                g: f"lr-{b.name}" + "".join(k.partition("/")[1:]) for g, k in curves.keys.items()
+            }
+        out.append((b.name, curves))
+    return out
 
 
 def merge_curves(named: Sequence[tuple[str, LRCurves]]) -> LRCurves:
@@ -238,7 +247,8 @@ def merge_curves(named: Sequence[tuple[str, LRCurves]]) -> LRCurves:
         ):
             target.update({f"{name}/{g}": v for g, v in series.items()})
         out.joins.update({f"{name}/{g}": t for g, t in c.joins.items()})
-        # LRLogger's keys, as Lightning names optimizers of one class: lr-Adam, lr-Adam-1, ...
+        # LRLogger's keys; optimizers without a scheduler as Lightning names optimizers of
+        # one class: lr-Adam, lr-Adam-1, ...
         prefix = next(iter(c.keys.values()), "").split("/")[0]
         new = prefix if not seen[prefix] else f"{prefix}-{seen[prefix]}"
         seen[prefix] += 1
