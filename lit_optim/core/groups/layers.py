@@ -2,27 +2,25 @@
 
 Sources, tried in order:
 
-1. ``layer_decay.layers``: a regex whose group 1 is the block index (id = index + 1).
+1. ``layer_decay.layers``: a regex whose groups number the blocks: the distinct values
+   they capture, in order (digits as numbers), are blocks 1, 2, ...; a parameter it does
+   not match is placed by name order (before the first match 0, between two matches the
+   preceding block, after the last match last).
 2. A module's own ``group_matcher(coarse=False)`` (timm's protocol, see
    :mod:`lit_optim.core.groups.matcher`): the model itself or a submodule
    (``backbone``); parameters outside it go last.
-3. Name schemes:
+3. The module tree (:mod:`lit_optim.core.groups.structure`): the main stack of repeated
+   blocks, everything else numbered by where it runs (before the first block -> 0,
+   between two blocks -> the preceding block, after the last -> last). When that stack is
+   a timm-style ViT's (``blocks`` beside ``cls_token`` / ``pos_embed`` / ``patch_embed``
+   at the same prefix), its edges follow timm's ViT ``group_matcher``: ``cls_token``,
+   ``dist_token``, ``reg_token``, ``pos_embed``, ``patch_embed``, ``rel_pos_bias``,
+   ``norm_pre`` -> 0, ``norm*`` -> the last block's id (timm's ``MATCH_PREV_GROUP``),
+   anything else (``fc_norm``, ``head``) -> last.
 
-   * timm ViT-style (``blocks.N`` beside ``cls_token`` / ``pos_embed`` / ``patch_embed``
-     at the same prefix): ``cls_token``, ``dist_token``, ``reg_token``, ``pos_embed``,
-     ``patch_embed``, ``rel_pos_bias``, ``norm_pre`` -> 0, ``blocks.N`` -> N+1, ``norm*``
-     -> the last block's id (timm's ``MATCH_PREV_GROUP``), anything else (``fc_norm``,
-     ``head``) -> last;
-   * BERT-style (``encoder.layer.N``: BERT, RoBERTa, HF ViT): ``embeddings.*`` -> 0,
-     layer N -> N+1, anything else -> last;
-   * generic: the first ``blocks.N`` / ``block.N`` / ``layers.N`` / ``layer.N`` /
-     ``stages.N`` / ``stage.N`` / ``resblocks.N`` / ``h.N`` / ``layerN`` component ->
-     its position in its sequence + 1 (GPT-2 ``h.N``, Llama ``model.layers.N``, T5
-     ``encoder.block.N``, CLIP ``encoder.layers.N``, torchvision ``layer1..4``); several
-     sequences (encoder, decoder) are numbered one after the other; parameters before
-     the first block -> 0 (``wte``, ``embed_tokens``, ``shared``, ``embeddings``),
-     after the last -> last (``ln_f``, ``norm``, ``lm_head``, ``post_layernorm``),
-     between two blocks -> the preceding block's id (T5's ``encoder.final_layer_norm``).
+When the structure is ambiguous (no stack, a stack of one block, two stacks of similar
+size that are not an encoder and a decoder), :class:`ConfigError` names the candidates
+and suggests a ``layers`` regex that was applied to the model before being suggested.
 """
 
 from __future__ import annotations
@@ -36,19 +34,14 @@ from torch import nn
 from lit_optim.core.config import LayerDecay
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups.matcher import find_group_matchers, matcher_layer_ids
+from lit_optim.core.groups.names import normalize_name
 from lit_optim.core.groups.rules import closest_names, quote
+from lit_optim.core.groups.structure import Stack, find_stacks, ids_for, structure_ids
 
-__all__ = ["LayerIds", "layer_ids"]
+__all__ = ["LayerIds", "layer_ids", "regex_layer_ids"]
 
 _KEY = "optim.layer_decay"
 
-#: The block components of the generic scheme; group 1/2 = component and index, or
-#: group 3 = torchvision's ``layerN``.
-_BLOCK = re.compile(
-    r"(?:^|\.)(?:(blocks|block|layers|layer|stages|stage|resblocks|h)\.(\d+)|layer(\d+))(?=\.|$)"
-)
-_BERT_LAYER = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
-_BERT_EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
 #: timm's ViT ``group_matcher(coarse=False)`` stems (all ViT-style timm models together).
 _VIT_STEMS = (
     "cls_token",
@@ -84,17 +77,19 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
     """Layer id of every parameter (in ``names`` order) and the layer count.
 
     Args:
-        model: The model (searched for a ``group_matcher``).
+        model: The model (searched for a ``group_matcher``, else read for its stack of
+            blocks).
         names: Its normalised parameter names, as :func:`~.names.collect` lists them.
         spec: The ``layer_decay`` section.
 
     Raises:
-        ConfigError: No source gives layer ids, the ``layers`` regex is bad, or
-            ``num_layers`` is too small.
+        ConfigError: No source gives layer ids (the message names the candidates and
+            suggests a ``layers`` regex), the ``layers`` regex is bad, or ``num_layers``
+            is too small.
 
     """
     if spec.layers is not None:
-        ids, sources = _resolve(_classify_by_regex(names, spec.layers), raw=True)
+        ids, sources = regex_layer_ids(names, spec.layers)
     else:
         matchers = find_group_matchers(model)
         if len(matchers) > 1:
@@ -102,8 +97,7 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
             raise ConfigError(
                 _KEY,
                 f"several submodules have a group_matcher ({shown}), so there is no single "
-                "layer order; set layer_decay.layers to a regex whose group 1 is the block "
-                f"index, e.g. {quote(_example(names))}",
+                f"layer order; {suggestion(model, names)}",
             )
         if matchers:
             prefix, module = matchers[0]
@@ -112,17 +106,7 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
                 names, prefix, module.group_matcher(coarse=False), where
             )
         else:
-            kinds = _classify_auto(names)
-            if not any(kind == _BLOCK_KIND for kind, _, _, _ in kinds):
-                raise ConfigError(
-                    _KEY,
-                    "cannot infer layer ids: no parameter name has a blocks.N, layers.N, "
-                    "layer.N, stages.N or layerN component and the model has no "
-                    f"group_matcher (names look like: {', '.join(map(repr, names[:3]))}); "
-                    "set layer_decay.layers to a regex whose group 1 is the block index, "
-                    f"e.g. {quote(_example(names))}",
-                )
-            ids, sources = _resolve(kinds, raw=False)
+            ids, sources = _from_structure(model, names)
     top = max(ids)
     if spec.num_layers is None:
         return LayerIds(ids, sources, top + 1)
@@ -136,24 +120,180 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
     return LayerIds(ids, sources, spec.num_layers)
 
 
-def _example(names: Sequence[str]) -> str:
-    """A ``layers`` regex that works on these names: their most numbered component."""
-    best, best_count = "", 0
-    seen: dict[str, set[str]] = {}
-    for name in names:
-        parts = name.split(".")
-        for i, part in enumerate(parts[:-1]):
-            m = re.fullmatch(r"([A-Za-z_]*?)(\d+)", part)
-            if m is None:
-                continue
-            head = "".join(re.escape(p) + r"\." for p in parts[:i])
-            regex = f"re:^{head}{re.escape(m.group(1))}(\\d+)\\."
-            indices = seen.setdefault(regex, set())
-            indices.add(m.group(2))
-            if len(indices) > best_count:
-                best, best_count = regex, len(indices)
-            break
-    return best or r"re:^encoder\.(\d+)\."
+def regex_layer_ids(names: Sequence[str], pattern: str) -> tuple[list[int], list[str]]:
+    """Ids and sources that ``layer_decay.layers: pattern`` gives these names.
+
+    Raises:
+        ConfigError: The regex does not compile, has no group, group 1 captures no digits,
+            or it matches no name.
+
+    """
+    return _resolve(_classify_by_regex(names, pattern), raw=True)
+
+
+def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], list[str]]:
+    found = structure_ids(model)
+    if found.problem:
+        raise ConfigError(
+            _KEY,
+            f"cannot infer layer ids: {found.problem}{describe(found.stacks)}; "
+            f"{suggestion(model, names, found.stacks)}",
+        )
+    stack = found.stacks[0]
+    prefix = _timm_vit_prefix(names) if len(found.stacks) == 1 else None
+    if prefix is not None and not stack.staged and stack.where == prefix + "blocks":
+        return _resolve(_classify_vit(names, prefix), raw=False)
+    by_name = found.ids
+    ids = [by_name[n] for n in names]
+    last = max(ids)
+    blocks = {b for s in found.stacks for b in s.blocks}
+    labels = {
+        0: "structure: before the first block: 0",
+        last: "structure: after the last block: last",
+    }
+    where = " + ".join(repr(s.where) for s in found.stacks)
+    sources = []
+    for name, i in zip(names, ids, strict=True):
+        label = labels.get(i)
+        if label is None or _in_block(name, blocks):
+            label = (
+                f"structure: block of {where}"
+                if _in_block(name, blocks)
+                else ("structure: between blocks: the preceding block")
+            )
+        sources.append(label)
+    return ids, sources
+
+
+def _in_block(name: str, blocks: set[str]) -> bool:
+    parts = name.split(".")
+    return any(".".join(parts[:i]) in blocks for i in range(1, len(parts)))
+
+
+def describe(stacks: Sequence[Stack]) -> str:
+    """The candidate stacks as a message lists them."""
+    if not stacks:
+        return ""
+    shown = ", ".join(
+        f"{s.where!r} ({len(s.blocks)} block{'s' if len(s.blocks) != 1 else ''}, "
+        f"{s.numel:,} parameters)"
+        for s in stacks
+    )
+    return f" (candidates: {shown})"
+
+
+def suggestion(
+    model: nn.Module, names: Sequence[str], stacks: Sequence[Stack] | None = None
+) -> str:
+    """``set layer_decay.layers to ..., e.g. '<regex>'`` with regexes checked on ``names``.
+
+    Each candidate stack gives the regex that reproduces, applied as written, the ids the
+    structure would give with that stack as the main one; with no candidate stack, the
+    most parameter-heavy family of numbered modules (``Mixed_5b`` .. ``Mixed_7c``) does.
+    """
+    regexes: list[str] = []
+    for stack in stacks if stacks is not None else find_stacks(model):
+        wanted = ids_for(model, [stack])
+        regex = block_regex(stack.blocks)
+        if regex is not None and _gives(names, regex, [wanted[n] for n in names]):
+            regexes.append(regex)
+    if not regexes:
+        for blocks in numbered_modules(model):
+            regex = block_regex(blocks)
+            if regex is not None and _matches_each(names, regex, blocks):
+                regexes.append(regex)
+                break
+    text = "set layer_decay.layers to a regex whose groups number the blocks"
+    if not regexes:
+        return text + r", e.g. 're:^blocks\.(\d+)\.' (no numbered modules to build one from)"
+    if len(regexes) > 1:
+        others = ", ".join(quote(r) for r in regexes[1:])
+        text += f" (one per candidate: {others}, or)"
+    return f"{text}, e.g. {quote(regexes[0])}"
+
+
+def _gives(names: Sequence[str], regex: str, wanted: list[int]) -> bool:
+    try:
+        ids, _ = regex_layer_ids(names, regex)
+    except ConfigError:
+        return False
+    return ids == wanted
+
+
+def _matches_each(names: Sequence[str], regex: str, blocks: Sequence[str]) -> bool:
+    """Every block gets its own id and nothing but these blocks matches."""
+    rx = re.compile(regex[3:])
+    hit = [n for n in names if rx.search(n)]
+    inside = [n for n in names if any(n.startswith(b + ".") for b in blocks)]
+    if hit != inside:
+        return False
+    ids, _ = regex_layer_ids(names, regex)
+    pairs = list(zip(names, ids, strict=True))
+    by_block = {b: {i for n, i in pairs if n.startswith(b + ".")} for b in blocks}
+    firsts = [min(v) for v in by_block.values() if v]
+    return all(len(v) == 1 for v in by_block.values() if v) and len(set(firsts)) == len(firsts)
+
+
+_TOKEN = re.compile(r"\d+|[A-Za-z]+|[^A-Za-z\d]+")
+
+
+def block_regex(blocks: Sequence[str]) -> str | None:
+    r"""A ``layers`` regex matching exactly these block paths, a group per varying part.
+
+    Example:
+        >>> block_regex(["layer1.0", "layer1.1", "layer2.0"])
+        're:^layer(\\d+)\\.(\\d+)\\.'
+        >>> block_regex(["Mixed_5b", "Mixed_5c", "Mixed_6a"])
+        're:^Mixed_(\\d+)([a-z]+)\\.'
+
+    """
+    tokens = [_TOKEN.findall(b) for b in blocks]
+    if not tokens or any(len(t) != len(tokens[0]) for t in tokens):
+        return None
+    columns = list(zip(*tokens, strict=True))
+    if len(blocks) == 1:
+        # One block: its last number is the one captured.
+        digits = [i for i, c in enumerate(columns) if c[0].isdigit()]
+        if not digits:
+            return None
+        varies = {digits[-1]}
+    else:
+        varies = {i for i, c in enumerate(columns) if len(set(c)) > 1}
+    parts: list[str] = []
+    for i, column in enumerate(columns):
+        if i not in varies:
+            parts.append(re.escape(column[0]))
+        elif all(c.isdigit() for c in column):
+            parts.append(r"(\d+)")
+        elif all(c.isalpha() and c.islower() for c in column) and "(" in "".join(parts):
+            parts.append(r"([a-z]+)")  # group 1 must capture digits, so never first
+        else:
+            return None
+    return f"re:^{''.join(parts)}\\." if varies else None
+
+
+def numbered_modules(model: nn.Module) -> list[list[str]]:
+    """Families of sibling modules whose names differ by numbers, most parameters first.
+
+    ``Mixed_5b``, ``Mixed_6a`` .. ``Mixed_7c`` are one family (``Mixed_#``), as are
+    ``enc.0`` .. ``enc.2``; a family needs two members.
+    """
+    families: dict[tuple[str, str], list[str]] = {}
+    weight: dict[tuple[str, str], int] = {}
+    for path, module in model.named_modules():
+        if not path:
+            continue
+        parent, _, last = path.rpartition(".")
+        if not any(ch.isdigit() for ch in last):
+            continue
+        key = (parent, re.sub(r"\d+[a-z]?", "#", last))
+        numel = sum(p.numel() for p in module.parameters())
+        if numel == 0:
+            continue
+        families.setdefault(key, []).append(normalize_name(path + ".x")[:-2])
+        weight[key] = weight.get(key, 0) + numel
+    ranked = sorted((k for k, v in families.items() if len(v) >= 2), key=lambda k: -weight[k])
+    return [families[k] for k in ranked]
 
 
 def _classify_by_regex(names: Sequence[str], pattern: str) -> list[_Kind]:
@@ -171,11 +311,14 @@ def _classify_by_regex(names: Sequence[str], pattern: str) -> list[_Kind]:
             f"{quote(body)} has no group; group 1 must capture the block index, "
             "e.g. 'blocks\\.(\\d+)\\.'",
         )
-    kinds: list[_Kind] = []
+    # Pass 1: what the groups capture; pass 2: blocks numbered by the distinct captures in
+    # order (digits as numbers), so torchvision's 1-based layer1..4 give 1..4, and two
+    # groups (layer(\d+)\.(\d+), Mixed_(\d+)([a-z]+)) number every block.
+    captures: list[tuple[tuple[int, int | str], ...] | None] = []
     for name in names:
         m = rx.search(name)
         if m is None or m.group(1) is None:
-            kinds.append((_POSITIONAL, "", 0, ""))
+            captures.append(None)
             continue
         text = m.group(1)
         if not text.isdigit():
@@ -184,7 +327,12 @@ def _classify_by_regex(names: Sequence[str], pattern: str) -> list[_Kind]:
                 f"group 1 captured {text!r} in {name!r}; it must capture a block index "
                 "(digits), e.g. 'blocks\\.(\\d+)\\.'",
             )
-        kinds.append((_BLOCK_KIND, "", int(text), "layers regex"))
+        captures.append(tuple(_order(g) for g in m.groups()))
+    rank = {c: i for i, c in enumerate(sorted({c for c in captures if c is not None}))}
+    kinds: list[_Kind] = [
+        (_POSITIONAL, "", 0, "") if c is None else (_BLOCK_KIND, "", rank[c], "layers regex")
+        for c in captures
+    ]
     if all(kind != _BLOCK_KIND for kind, _, _, _ in kinds) and names:
         near = closest_names(pattern, names)
         hint = (
@@ -196,34 +344,11 @@ def _classify_by_regex(names: Sequence[str], pattern: str) -> list[_Kind]:
     return kinds
 
 
-def _classify_auto(names: Sequence[str]) -> list[_Kind]:
-    prefix = _timm_vit_prefix(names)
-    if prefix is not None:
-        return _classify_vit(names, prefix)
-    if any(_BERT_LAYER.search(name) for name in names):
-        out: list[_Kind] = []
-        for name in names:
-            m = _BERT_LAYER.search(name)
-            if m is not None:
-                seq = name[: m.start(1)]
-                out.append((_BLOCK_KIND, seq, int(m.group(1)), "name pattern encoder.layer.N"))
-            elif _BERT_EMBEDDINGS.search(name):
-                out.append((_STEM, "", 0, "name pattern embeddings"))
-            else:
-                out.append((_AFTER, "", 0, ""))
-        return out
-    out = []
-    for name in names:
-        m = _BLOCK.search(name)
-        if m is None:
-            out.append((_POSITIONAL, "", 0, ""))
-        elif m.group(2) is not None:
-            seq = name[: m.start(2)]
-            out.append((_BLOCK_KIND, seq, int(m.group(2)), f"name pattern {m.group(1)}.N"))
-        else:
-            seq = name[: m.start(3)]
-            out.append((_BLOCK_KIND, seq, int(m.group(3)), "name pattern layerN"))
-    return out
+def _order(group: str | None) -> tuple[int, int | str]:
+    """Sort key of a captured value: numbers by value, before words, before nothing."""
+    if group is None:
+        return (2, "")
+    return (0, int(group)) if group.isdigit() else (1, group)
 
 
 def _timm_vit_prefix(names: Sequence[str]) -> str | None:
@@ -232,8 +357,10 @@ def _timm_vit_prefix(names: Sequence[str]) -> str | None:
         m = _VIT_FIRST_BLOCK.match(name)
         if m is not None:
             prefix = m.group(1)
-            stems = tuple(prefix + s for s in _VIT_ANCHORS)
-            return prefix if any(n.startswith(stems) for n in names) else None
+            # Whole components only: SegFormer's patch_embeddings is no patch_embed.
+            exact = {prefix + s for s in _VIT_ANCHORS}
+            stems = tuple(prefix + s + "." for s in _VIT_ANCHORS)
+            return prefix if any(n in exact or n.startswith(stems) for n in names) else None
     return None
 
 

@@ -1,0 +1,359 @@
+r"""Layer ids from the module tree: the main stack of repeated blocks, numbered where it runs.
+
+A *run* is a sequence of consecutive children of an indexed container (``ModuleList``,
+``Sequential``, ``ModuleDict`` or a subclass) that hold parameters, are composite (they have
+child modules with parameters: a block, not a ``Linear``) and are of one class; a run of one
+counts only when it is all its container holds (a stage with a single block). A run whose
+members contain such a whole container (``stages.N.blocks.M``, ``layer1..4``) is a run of
+*stages*, and is looked into; any other run is a run of *blocks*, and is not. Blocks are
+grouped into *stacks* by where they live: the container of their stages, else the parent of
+their own container (torchvision's ``layer1``..``layer4`` are one stack, CLIP's two towers
+are two). So the ``Sequential`` inside a block (torchvision ConvNeXt's ``block``,
+EfficientNet's ``MBConv.block``) is never taken for the stack.
+
+The main stack is the one holding most parameters. A second stack holding at least a
+quarter as many makes the choice ambiguous, unless the two are an ``encoder`` and a
+``decoder`` (numbered encoder, then decoder); then :class:`ConfigError` names the
+candidates and suggests a ``layer_decay.layers`` regex checked on the model.
+
+Everything else is numbered by where it runs, read statically from the tree: a module's own
+parameters, then its children in registration order, except beside the child that leads to
+the stack, where a child named as running before it (``embed``, ``embedding``, ``pre``,
+``in``, ``stem``, ``patch``) or after it (``final``, ``post``, ``out``, ``head``,
+``pooler``, ``classifier``) is moved to that side (OPT's ``final_layer_norm`` and
+``project_out``, BART's ``layernorm_embedding``), and per-stage lists beside a list of
+stages (SegFormer's ``patch_embeddings.i`` / ``layer_norm.i``) are interleaved with it.
+Then: before the first block -> 0, block ``k`` -> ``k``, between two blocks -> the
+preceding block, after the last block -> last.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from lit_optim.core.groups.names import normalize_name
+
+__all__ = ["Stack", "StructureIds", "find_stacks", "main_stacks", "structure_ids"]
+
+_CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
+#: A second stack with at least this share of the main one's parameters is a rival.
+RIVAL_SHARE = 0.25
+_BEFORE = frozenset({"embed", "embeds", "embedding", "embeddings", "pre", "in", "stem", "patch"})
+_AFTER = frozenset({"final", "post", "out", "head", "pooler", "classifier"})
+_WORD = re.compile(r"[a-z]+")
+
+
+@dataclass
+class Stack:
+    """Blocks that form one stack, in order, and where they live."""
+
+    key: str  #: normalised path of the module the stack lives in ("" = the model)
+    staged: bool = False  #: ``key`` is a list of stages (``stages.N.blocks.M``)
+    blocks: list[str] = field(default_factory=list)  #: normalised block paths
+    numel: int = 0  #: parameters held by the blocks
+
+    @property
+    def where(self) -> str:
+        """The stack as messages show it: its first block's container."""
+        return self.blocks[0].rsplit(".", 1)[0] if "." in self.blocks[0] else self.blocks[0]
+
+
+@dataclass
+class StructureIds:
+    """Ids from the structure, or why there are none."""
+
+    ids: dict[str, int]  #: normalised parameter name -> id ({} when refused)
+    stacks: list[Stack]  #: the main stacks (encoder, decoder) or the rivals when refused
+    problem: str = ""  #: why the structure gives no answer ("" = it does)
+
+
+def structure_ids(model: nn.Module) -> StructureIds:
+    """Layer id of every parameter from the module tree, or the reason there is none.
+
+    Args:
+        model: The model.
+
+    Returns:
+        Ids by normalised parameter name when one main stack (or an encoder and a
+        decoder) stands out, else an empty ``ids`` with ``problem`` saying why and
+        ``stacks`` the candidates.
+
+    """
+    stacks = find_stacks(model)
+    main, problem = main_stacks(stacks)
+    if problem:
+        return StructureIds({}, main, problem)
+    return StructureIds(ids_for(model, main), main, "")
+
+
+def main_stacks(stacks: Sequence[Stack]) -> tuple[list[Stack], str]:
+    """The stacks to number (in order), or the candidates and the reason to refuse."""
+    if not stacks:
+        return [], "the model has no stack of repeated blocks"
+    ranked = sorted(stacks, key=lambda s: -s.numel)
+    top = ranked[0]
+    rivals = [s for s in ranked if s.numel >= RIVAL_SHARE * top.numel]
+    if len(rivals) == 2:
+        pair = _encoder_decoder(rivals[0], rivals[1])
+        if pair is not None:
+            return pair, ""
+    if len(rivals) > 1:
+        return rivals, (
+            f"{len(rivals)} stacks of blocks of similar size, so there is no single layer order"
+        )
+    if len(top.blocks) < 2:
+        return [top], (
+            f"its only stack, {top.where!r}, has a single block (layers shared by every "
+            "step, as in ALBERT?)"
+        )
+    return [top], ""
+
+
+def _encoder_decoder(a: Stack, b: Stack) -> list[Stack] | None:
+    def has(stack: Stack, word: str) -> bool:
+        return word in stack.key.split(".")
+
+    for enc, dec in ((a, b), (b, a)):
+        if has(enc, "encoder") and has(dec, "decoder") and not has(enc, "decoder"):
+            return [enc, dec]
+    return None
+
+
+# --------------------------------------------------------------------------- finding stacks
+
+
+@dataclass
+class _Node:
+    """Bottom-up facts about one module."""
+
+    numel: int = 0  #: parameters in its subtree (shared ones counted where first seen)
+    composite: bool = False  #: a child module holds parameters
+    whole: bool = False  #: its subtree has a container whose parameter children are one run
+
+
+def find_stacks(model: nn.Module) -> list[Stack]:
+    """Every stack of repeated blocks in the model, in registration order."""
+    nodes = _facts(model)
+    stacks: dict[str, Stack] = {}
+    # (path, module, stage container the path lies in or None)
+    todo: list[tuple[str, nn.Module, str | None]] = [("", model, None)]
+    seen: set[int] = set()
+    while todo:
+        path, module, stage = todo.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        dot = path + "." if path else ""
+        children = [(n, c) for n, c in module._modules.items() if c is not None]
+        runs = _runs(module, children, nodes) if isinstance(module, _CONTAINERS) else []
+        in_run: set[str] = set()
+        later: list[tuple[str, nn.Module, str | None]] = []
+        for run in runs:
+            in_run.update(n for n, _ in run)
+            if any(nodes[id(c)].whole for _, c in run):
+                # A run of stages: look into each, its blocks belong to this container.
+                later.extend((dot + n, c, path) for n, c in run)
+                continue
+            key = stage if stage is not None else _parent(path)
+            stack = stacks.setdefault(key, Stack(key, staged=stage is not None))
+            for n, c in run:
+                stack.blocks.append(normalize_name(dot + n + ".x")[:-2])
+                stack.numel += nodes[id(c)].numel
+                seen.add(id(c))
+        later.extend((dot + n, c, stage) for n, c in children if n not in in_run)
+        # Depth first in registration order: stacks are listed where they first appear.
+        order = {n: i for i, (n, _) in enumerate(children)}
+        later.sort(key=lambda t: order[t[0][len(dot) :]])
+        todo.extend(reversed(later))
+    return [s for s in stacks.values() if s.blocks]
+
+
+def _facts(model: nn.Module) -> dict[int, _Node]:
+    """Post-order walk: subtree parameter count, composite, has a whole run below."""
+    order: list[nn.Module] = []
+    stack = [model]
+    seen: set[int] = set()
+    while stack:
+        module = stack.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        order.append(module)
+        stack.extend(c for c in module._modules.values() if c is not None)
+    nodes: dict[int, _Node] = {}
+    counted: set[int] = set()
+    for module in reversed(order):
+        node = _Node()
+        for p in module._parameters.values():
+            if p is not None and id(p) not in counted:
+                counted.add(id(p))
+                node.numel += p.numel()
+        children = [c for c in module._modules.values() if c is not None]
+        for child in children:
+            sub = nodes.get(id(child))
+            if sub is None:
+                continue
+            node.numel += sub.numel
+            node.composite = node.composite or sub.numel > 0
+            node.whole = node.whole or sub.whole
+        if not node.whole and isinstance(module, _CONTAINERS):
+            node.whole = _is_whole(children, nodes)
+        nodes[id(module)] = node
+    return nodes
+
+
+def _is_whole(children: Sequence[nn.Module], nodes: dict[int, _Node]) -> bool:
+    """All parameter-holding children are blocks of one class: a stage's block list.
+
+    Children that are containers themselves (torchvision's ``Conv2dNormActivation``, a
+    ``Sequential``) are layers of a block, not blocks: MobileNetV3's ``block`` of three
+    of them is no stage.
+    """
+    held = [c for c in children if nodes[id(c)].numel]
+    if not held:
+        return False
+    cls = type(held[0])
+    if issubclass(cls, _CONTAINERS):
+        return False
+    return all(type(c) is cls and nodes[id(c)].composite for c in held)
+
+
+def _runs(
+    module: nn.Module, children: list[tuple[str, nn.Module]], nodes: dict[int, _Node]
+) -> list[list[tuple[str, nn.Module]]]:
+    """Maximal runs of consecutive composite same-class children that hold parameters."""
+    held = [(n, c) for n, c in children if nodes[id(c)].numel]
+    runs: list[list[tuple[str, nn.Module]]] = []
+    current: list[tuple[str, nn.Module]] = []
+    for n, c in held:
+        if not nodes[id(c)].composite:
+            if current:
+                runs.append(current)
+            current = []
+        elif current and type(current[-1][1]) is type(c):
+            current.append((n, c))
+        else:
+            if current:
+                runs.append(current)
+            current = [(n, c)]
+    if current:
+        runs.append(current)
+    whole = len(runs) == 1 and len(runs[0]) == len(held)
+    return [r for r in runs if len(r) >= 2 or whole]
+
+
+def _parent(path: str) -> str:
+    return path.rsplit(".", 1)[0] if "." in path else ""
+
+
+# --------------------------------------------------------------------------- numbering
+
+
+def ids_for(model: nn.Module, stacks: Sequence[Stack]) -> dict[str, int]:
+    """Ids of every parameter with ``stacks`` as the main stack, by static execution order."""
+    block_id: dict[str, int] = {}
+    for stack in stacks:
+        for path in stack.blocks:
+            block_id.setdefault(path, len(block_id) + 1)
+    last = len(block_id) + 1
+    leads: set[str] = {""}
+    for path in block_id:
+        parts = path.split(".")
+        leads.update(".".join(parts[:i]) for i in range(1, len(parts)))
+    stage_lists = {s.key for s in stacks if s.staged}
+    ids: dict[str, int] = {}
+    after_last: list[str] = []
+    current = 0
+    for name, block in _walk(model, block_id, leads, stage_lists):
+        if block:
+            current = block
+            ids.setdefault(name, block)
+        elif name not in ids:
+            ids[name] = current
+            if current == len(block_id):
+                after_last.append(name)
+    for name in after_last:
+        ids[name] = last
+    return ids
+
+
+def _walk(
+    model: nn.Module, block_id: dict[str, int], leads: set[str], stage_lists: set[str]
+) -> Iterator[tuple[str, int]]:
+    """(normalised parameter name, block id or 0) in static execution order."""
+    seen: set[int] = set()
+
+    def visit(path: str, module: nn.Module, block: int) -> Iterator[tuple[str, int]]:
+        if id(module) in seen:
+            return
+        seen.add(id(module))
+        dot = path + "." if path else ""
+        norm = normalize_name(dot + "x")[:-1] if dot else ""
+        if not block and norm[:-1] in block_id:
+            block = block_id[norm[:-1]]
+        for pname, p in module._parameters.items():
+            if p is not None:
+                yield norm + pname, block
+        children = [(n, c) for n, c in module._modules.items() if c is not None]
+        if not block and (norm[:-1] if norm else "") in leads:
+            children = _reorder(children, norm, leads, stage_lists)
+        for n, c in children:
+            yield from visit(dot + n, c, block)
+
+    yield from visit("", model, 0)
+
+
+def _reorder(
+    children: list[tuple[str, nn.Module]], norm: str, leads: set[str], stage_lists: set[str]
+) -> list[tuple[str, nn.Module]]:
+    """Children of a module on the way to the stack, in the order they run."""
+    leading = [i for i, (n, _) in enumerate(children) if norm + n in leads]
+    if not leading:
+        return children
+    first, final = leading[0], leading[-1]
+    before: list[tuple[str, nn.Module]] = []
+    middle: list[tuple[str, nn.Module]] = []
+    after: list[tuple[str, nn.Module]] = []
+    for i, (n, c) in enumerate(children):
+        side = _side(n) if i not in leading else ""
+        if side == "before" or (not side and i < first):
+            before.append((n, c))
+        elif side == "after" or (not side and i > final):
+            after.append((n, c))
+        else:
+            middle.append((n, c))
+    stages = [(n, c) for n, c in middle if norm + n in stage_lists]
+    if len(stages) == 1 and len(leading) == 1:
+        # Per-stage lists beside a list of stages run with each stage (SegFormer).
+        name, stage_list = stages[0]
+        size = len(stage_list._modules)
+        pre = [(n, c) for n, c in before if _parallel(c, size)]
+        post = [(n, c) for n, c in after if _parallel(c, size)]
+        if pre or post:
+            before = [t for t in before if t not in pre]
+            after = [t for t in after if t not in post]
+            middle = []
+            for i, key in enumerate(stage_list._modules):
+                for n, c in pre:
+                    middle.append((f"{n}.{list(c._modules)[i]}", c._modules[list(c._modules)[i]]))
+                middle.append((f"{name}.{key}", stage_list._modules[key]))
+                for n, c in post:
+                    middle.append((f"{n}.{list(c._modules)[i]}", c._modules[list(c._modules)[i]]))
+    return before + middle + after
+
+
+def _side(name: str) -> str:
+    words = set(_WORD.findall(name.lower()))
+    if words & _AFTER:
+        return "after"
+    if words & _BEFORE:
+        return "before"
+    return ""
+
+
+def _parallel(module: nn.Module, size: int) -> bool:
+    return isinstance(module, _CONTAINERS) and size >= 2 and len(module._modules) == size
