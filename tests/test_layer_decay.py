@@ -250,9 +250,11 @@ def test_layers_regex_overrides_the_group_matcher() -> None:
 # their classes, so the structure can be read as the real model has it).
 
 
-def test_a_model_whose_names_fit_no_scheme_gets_a_working_layers_example() -> None:
+def test_a_model_with_no_stack_gets_a_layers_regex_that_works_as_written() -> None:
+    # Numbered siblings, no container: the structure has no stack, the names have numbers.
     model = nn.Module()
-    model.enc = nn.ModuleList(nn.Linear(2, 2, device="meta") for _ in range(3))
+    for i in range(3):
+        model.add_module(f"enc{i}", nn.Linear(2, 2, device="meta"))
     model.enc_out = nn.Linear(2, 2, device="meta")
     with pytest.raises(ConfigError) as err:
         layer_decay(model)
@@ -261,15 +263,15 @@ def test_a_model_whose_names_fit_no_scheme_gets_a_working_layers_example() -> No
         "optim.layer_decay: cannot infer layer ids: the model has no stack of repeated blocks"
     )
     example = re.search(r"e\.g\. '([^']+)'$", message)
-    assert example is not None and example.group(1) == r"re:^enc\.(\d+)\."
+    assert example is not None and example.group(1) == r"re:^enc(\d+)\."
     pg = layer_decay(model, layers=example.group(1))
     assert {i.name: i.layer_id for i in pg.params} == {
-        "enc.0.weight": 1,
-        "enc.0.bias": 1,
-        "enc.1.weight": 2,
-        "enc.1.bias": 2,
-        "enc.2.weight": 3,
-        "enc.2.bias": 3,
+        "enc0.weight": 1,
+        "enc0.bias": 1,
+        "enc1.weight": 2,
+        "enc1.bias": 2,
+        "enc2.weight": 3,
+        "enc2.bias": 3,
         "enc_out.weight": 4,
         "enc_out.bias": 4,
     }

@@ -205,7 +205,8 @@ def suggestion(
                 break
     text = "set layer_decay.layers to a regex whose groups number the blocks"
     if not regexes:
-        return text + r", e.g. 're:^blocks\.(\d+)\.' (no numbered modules to build one from)"
+        # No example: one that matches nothing here would only move the error.
+        return text + " (no module of this model is numbered, so none is suggested)"
     if len(regexes) > 1:
         others = ", ".join(quote(r) for r in regexes[1:])
         text += f" (one per candidate: {others}, or)"

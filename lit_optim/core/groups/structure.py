@@ -136,8 +136,16 @@ class _Node:
 
 
 def find_stacks(model: nn.Module) -> list[Stack]:
-    """Every stack of repeated blocks in the model, in registration order."""
+    """Every stack of repeated blocks in the model, in registration order.
+
+    Blocks are composite modules; only a model with no stack of them (an MLP whose
+    ``layers`` are ``nn.Linear``) is read as a stack of its repeated single layers.
+    """
     nodes = _facts(model)
+    return _find(model, nodes, leaf=False) or _find(model, nodes, leaf=True)
+
+
+def _find(model: nn.Module, nodes: dict[int, _Node], leaf: bool) -> list[Stack]:
     stacks: dict[str, Stack] = {}
     # (path, module, stage container the path lies in or None)
     todo: list[tuple[str, nn.Module, str | None]] = [("", model, None)]
@@ -149,7 +157,7 @@ def find_stacks(model: nn.Module) -> list[Stack]:
         seen.add(id(module))
         dot = path + "." if path else ""
         children = [(n, c) for n, c in module._modules.items() if c is not None]
-        runs = _runs(module, children, nodes) if isinstance(module, _CONTAINERS) else []
+        runs = _runs(children, nodes, leaf) if isinstance(module, _CONTAINERS) else []
         in_run: set[str] = set()
         later: list[tuple[str, nn.Module, str | None]] = []
         for run in runs:
@@ -223,14 +231,18 @@ def _is_whole(children: Sequence[nn.Module], nodes: dict[int, _Node]) -> bool:
 
 
 def _runs(
-    module: nn.Module, children: list[tuple[str, nn.Module]], nodes: dict[int, _Node]
+    children: list[tuple[str, nn.Module]], nodes: dict[int, _Node], leaf: bool
 ) -> list[list[tuple[str, nn.Module]]]:
-    """Maximal runs of consecutive composite same-class children that hold parameters."""
+    """Maximal runs of consecutive same-class children that hold parameters.
+
+    Composite children (blocks) unless ``leaf``, then single layers; a run of one only
+    when it is all the container holds, and never of single layers.
+    """
     held = [(n, c) for n, c in children if nodes[id(c)].numel]
     runs: list[list[tuple[str, nn.Module]]] = []
     current: list[tuple[str, nn.Module]] = []
     for n, c in held:
-        if not nodes[id(c)].composite:
+        if nodes[id(c)].composite == leaf:
             if current:
                 runs.append(current)
             current = []
@@ -242,7 +254,7 @@ def _runs(
             current = [(n, c)]
     if current:
         runs.append(current)
-    whole = len(runs) == 1 and len(runs[0]) == len(held)
+    whole = len(runs) == 1 and len(runs[0]) == len(held) and not leaf
     return [r for r in runs if len(r) >= 2 or whole]
 
 
