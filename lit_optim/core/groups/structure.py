@@ -215,19 +215,19 @@ def _facts(model: nn.Module) -> dict[int, _Node]:
 
 
 def _is_whole(children: Sequence[nn.Module], nodes: dict[int, _Node]) -> bool:
-    """All parameter-holding children are blocks of one class: a stage's block list.
+    """The container is a stage's block list: its blocks are all of one class.
 
-    Children that are containers themselves (torchvision's ``Conv2dNormActivation``, a
-    ``Sequential``) are layers of a block, not blocks: MobileNetV3's ``block`` of three
-    of them is no stage.
+    Single layers beside them are allowed when there are two blocks or more (timm
+    CSATv2's ``stages.N`` opens with a downsampling ``Conv2d``). Children that are
+    containers themselves (torchvision's ``Conv2dNormActivation``, a ``Sequential``) are
+    layers of a block, not blocks: MobileNetV3's ``block`` of three of them is no stage.
     """
     held = [c for c in children if nodes[id(c)].numel]
-    if not held:
+    blocks = [c for c in held if nodes[id(c)].composite]
+    if not blocks or (len(blocks) < len(held) and len(blocks) < 2):
         return False
-    cls = type(held[0])
-    if issubclass(cls, _CONTAINERS):
-        return False
-    return all(type(c) is cls and nodes[id(c)].composite for c in held)
+    cls = type(blocks[0])
+    return not issubclass(cls, _CONTAINERS) and all(type(c) is cls for c in blocks)
 
 
 def _runs(
