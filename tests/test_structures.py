@@ -231,3 +231,19 @@ def test_refusals_name_the_candidates() -> None:
         build(rebuild(fixture("tv_inception_v3")))
     assert "no stack of repeated blocks" in str(err.value)
     assert suggested_regex(str(err.value)) == r"re:^Mixed_(\d+)([a-z]+)\."
+
+
+def test_the_docs_layers_example_gives_the_documented_ids() -> None:
+    import yaml
+
+    text = (Path(__file__).parents[1] / "docs" / "layer_ids.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 1
+    config = OptimConfig.from_dict(yaml.safe_load(blocks[0])["optim"])
+    record = fixture("tv_inception_v3")
+    pg = build_param_groups(rebuild(record), config, DEFAULTS)
+    assert layer_ids_of(pg) == dict(zip(record["names"], record["expected_ids"], strict=True))
+    ids = layer_ids_of(pg)
+    assert (ids["Conv2d_1a_3x3.conv.weight"], ids["Mixed_5b.branch1x1.conv.weight"]) == (0, 1)
+    assert (ids["AuxLogits.fc.weight"], ids["Mixed_6e.branch1x1.conv.weight"]) == (8, 8)
+    assert (ids["Mixed_7c.branch1x1.conv.weight"], ids["fc.weight"]) == (11, 12)
