@@ -143,31 +143,21 @@ def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], 
     prefix = _timm_vit_prefix(names) if len(found.stacks) == 1 else None
     if prefix is not None and not stack.staged and stack.where == prefix + "blocks":
         return _resolve(_classify_vit(names, prefix), raw=False)
-    by_name = found.ids
-    ids = [by_name[n] for n in names]
+    ids = [found.ids[n] for n in names]
     last = max(ids)
-    blocks = {b for s in found.stacks for b in s.blocks}
+    where = " + ".join(repr(s.where) for s in found.stacks)
     labels = {
+        "block": f"structure: block of {where}",
         0: "structure: before the first block: 0",
         last: "structure: after the last block: last",
     }
-    where = " + ".join(repr(s.where) for s in found.stacks)
-    sources = []
-    for name, i in zip(names, ids, strict=True):
-        label = labels.get(i)
-        if label is None or _in_block(name, blocks):
-            label = (
-                f"structure: block of {where}"
-                if _in_block(name, blocks)
-                else ("structure: between blocks: the preceding block")
-            )
-        sources.append(label)
+    between = "structure: between blocks: the preceding block"
+    inside = found.in_block
+    sources = [
+        labels["block"] if n in inside else labels.get(i, between)
+        for n, i in zip(names, ids, strict=True)
+    ]
     return ids, sources
-
-
-def _in_block(name: str, blocks: set[str]) -> bool:
-    parts = name.split(".")
-    return any(".".join(parts[:i]) in blocks for i in range(1, len(parts)))
 
 
 def describe(stacks: Sequence[Stack]) -> str:

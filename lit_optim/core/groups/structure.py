@@ -30,12 +30,12 @@ preceding block, after the last block -> last.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from torch import nn
 
-from lit_optim.core.groups.names import normalize_name
+from lit_optim.core.groups.names import _WRAPPERS, normalize_name
 
 __all__ = ["Stack", "StructureIds", "find_stacks", "main_stacks", "structure_ids"]
 
@@ -69,6 +69,7 @@ class StructureIds:
     ids: dict[str, int]  #: normalised parameter name -> id ({} when refused)
     stacks: list[Stack]  #: the main stacks (encoder, decoder) or the rivals when refused
     problem: str = ""  #: why the structure gives no answer ("" = it does)
+    in_block: set[str] = field(default_factory=set)  #: names of parameters inside a block
 
 
 def structure_ids(model: nn.Module) -> StructureIds:
@@ -87,7 +88,8 @@ def structure_ids(model: nn.Module) -> StructureIds:
     main, problem = main_stacks(stacks)
     if problem:
         return StructureIds({}, main, problem)
-    return StructureIds(ids_for(model, main), main, "")
+    ids, inside = _number(model, main)
+    return StructureIds(ids, main, "", inside)
 
 
 def main_stacks(stacks: Sequence[Stack]) -> tuple[list[Stack], str]:
@@ -127,12 +129,12 @@ def _encoder_decoder(a: Stack, b: Stack) -> list[Stack] | None:
 
 
 @dataclass
-class _Node:
-    """Bottom-up facts about one module."""
+class _Facts:
+    """Bottom-up facts about every module, by ``id``."""
 
-    numel: int = 0  #: parameters in its subtree (shared ones counted where first seen)
-    composite: bool = False  #: a child module holds parameters
-    whole: bool = False  #: its subtree has a container whose parameter children are one run
+    numel: dict[int, int] = field(default_factory=dict)  #: parameters in its subtree
+    composite: set[int] = field(default_factory=set)  #: a child module holds parameters
+    whole: set[int] = field(default_factory=set)  #: a stage's block list is in its subtree
 
 
 def find_stacks(model: nn.Module) -> list[Stack]:
@@ -141,11 +143,11 @@ def find_stacks(model: nn.Module) -> list[Stack]:
     Blocks are composite modules; only a model with no stack of them (an MLP whose
     ``layers`` are ``nn.Linear``) is read as a stack of its repeated single layers.
     """
-    nodes = _facts(model)
-    return _find(model, nodes, leaf=False) or _find(model, nodes, leaf=True)
+    facts = _facts(model)
+    return _find(model, facts, leaf=False) or _find(model, facts, leaf=True)
 
 
-def _find(model: nn.Module, nodes: dict[int, _Node], leaf: bool) -> list[Stack]:
+def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
     stacks: dict[str, Stack] = {}
     # (path, module, stage container the path lies in or None)
     todo: list[tuple[str, nn.Module, str | None]] = [("", model, None)]
@@ -157,12 +159,12 @@ def _find(model: nn.Module, nodes: dict[int, _Node], leaf: bool) -> list[Stack]:
         seen.add(id(module))
         dot = path + "." if path else ""
         children = [(n, c) for n, c in module._modules.items() if c is not None]
-        runs = _runs(children, nodes, leaf) if isinstance(module, _CONTAINERS) else []
+        runs = _runs(children, facts, leaf) if isinstance(module, _CONTAINERS) else []
         in_run: set[str] = set()
         later: list[tuple[str, nn.Module, str | None]] = []
         for run in runs:
             in_run.update(n for n, _ in run)
-            if any(nodes[id(c)].whole for _, c in run):
+            if any(id(c) in facts.whole for _, c in run):
                 # A run of stages: look into each, its blocks belong to this container.
                 later.extend((dot + n, c, path) for n, c in run)
                 continue
@@ -170,7 +172,7 @@ def _find(model: nn.Module, nodes: dict[int, _Node], leaf: bool) -> list[Stack]:
             stack = stacks.setdefault(key, Stack(key, staged=stage is not None))
             for n, c in run:
                 stack.blocks.append(normalize_name(dot + n + ".x")[:-2])
-                stack.numel += nodes[id(c)].numel
+                stack.numel += facts.numel[id(c)]
                 seen.add(id(c))
         later.extend((dot + n, c, stage) for n, c in children if n not in in_run)
         # Depth first in registration order: stacks are listed where they first appear.
@@ -180,41 +182,55 @@ def _find(model: nn.Module, nodes: dict[int, _Node], leaf: bool) -> list[Stack]:
     return [s for s in stacks.values() if s.blocks]
 
 
-def _facts(model: nn.Module) -> dict[int, _Node]:
-    """Post-order walk: subtree parameter count, composite, has a whole run below."""
+def _facts(model: nn.Module) -> _Facts:
+    """Post-order walk: subtree parameter count, composite, has a block list below.
+
+    The hottest loop of the structure reading (one pass over every module; ~75k for a
+    100k-tensor model), so it works on the module dicts directly. A tied parameter is
+    counted where it appears: the counts only compare stacks.
+    """
     order: list[nn.Module] = []
-    stack = [model]
     seen: set[int] = set()
+    stack: list[nn.Module | None] = [model]
     while stack:
         module = stack.pop()
-        if id(module) in seen:
+        if module is None or id(module) in seen:
             continue
         seen.add(id(module))
         order.append(module)
-        stack.extend(c for c in module._modules.values() if c is not None)
-    nodes: dict[int, _Node] = {}
-    counted: set[int] = set()
+        if module._modules:
+            stack.extend(module._modules.values())
+    facts = _Facts()
+    numel, composite, whole = facts.numel, facts.composite, facts.whole
+    containers = _CONTAINERS
     for module in reversed(order):
-        node = _Node()
+        mid = id(module)
+        n = 0
         for p in module._parameters.values():
-            if p is not None and id(p) not in counted:
-                counted.add(id(p))
-                node.numel += p.numel()
-        children = [c for c in module._modules.values() if c is not None]
-        for child in children:
-            sub = nodes.get(id(child))
-            if sub is None:
-                continue
-            node.numel += sub.numel
-            node.composite = node.composite or sub.numel > 0
-            node.whole = node.whole or sub.whole
-        if not node.whole and isinstance(module, _CONTAINERS):
-            node.whole = _is_whole(children, nodes)
-        nodes[id(module)] = node
-    return nodes
+            if p is not None:
+                n += p.numel()
+        children = module._modules
+        if children:
+            below = False
+            for child in children.values():
+                if child is not None:
+                    cid = id(child)
+                    sub = numel[cid]
+                    if sub:
+                        n += sub
+                        composite.add(mid)
+                    if cid in whole:
+                        below = True
+            if below or (
+                isinstance(module, containers)
+                and _is_whole([c for c in children.values() if c is not None], facts)
+            ):
+                whole.add(mid)
+        numel[mid] = n
+    return facts
 
 
-def _is_whole(children: Sequence[nn.Module], nodes: dict[int, _Node]) -> bool:
+def _is_whole(children: Sequence[nn.Module], facts: _Facts) -> bool:
     """The container is a stage's block list: its blocks are all of one class.
 
     Single layers beside them are allowed when there are two blocks or more (timm
@@ -222,8 +238,8 @@ def _is_whole(children: Sequence[nn.Module], nodes: dict[int, _Node]) -> bool:
     containers themselves (torchvision's ``Conv2dNormActivation``, a ``Sequential``) are
     layers of a block, not blocks: MobileNetV3's ``block`` of three of them is no stage.
     """
-    held = [c for c in children if nodes[id(c)].numel]
-    blocks = [c for c in held if nodes[id(c)].composite]
+    held = [c for c in children if facts.numel.get(id(c))]
+    blocks = [c for c in held if id(c) in facts.composite]
     if not blocks or (len(blocks) < len(held) and len(blocks) < 2):
         return False
     cls = type(blocks[0])
@@ -231,18 +247,18 @@ def _is_whole(children: Sequence[nn.Module], nodes: dict[int, _Node]) -> bool:
 
 
 def _runs(
-    children: list[tuple[str, nn.Module]], nodes: dict[int, _Node], leaf: bool
+    children: list[tuple[str, nn.Module]], facts: _Facts, leaf: bool
 ) -> list[list[tuple[str, nn.Module]]]:
     """Maximal runs of consecutive same-class children that hold parameters.
 
     Composite children (blocks) unless ``leaf``, then single layers; a run of one only
     when it is all the container holds, and never of single layers.
     """
-    held = [(n, c) for n, c in children if nodes[id(c)].numel]
+    held = [(n, c) for n, c in children if facts.numel.get(id(c))]
     runs: list[list[tuple[str, nn.Module]]] = []
     current: list[tuple[str, nn.Module]] = []
     for n, c in held:
-        if nodes[id(c)].composite == leaf:
+        if (id(c) in facts.composite) == leaf:
             if current:
                 runs.append(current)
             current = []
@@ -267,6 +283,11 @@ def _parent(path: str) -> str:
 
 def ids_for(model: nn.Module, stacks: Sequence[Stack]) -> dict[str, int]:
     """Ids of every parameter with ``stacks`` as the main stack, by static execution order."""
+    return _number(model, stacks)[0]
+
+
+def _number(model: nn.Module, stacks: Sequence[Stack]) -> tuple[dict[str, int], set[str]]:
+    """Ids by normalised parameter name, and the names that are inside a block."""
     block_id: dict[str, int] = {}
     for stack in stacks:
         for path in stack.blocks:
@@ -278,45 +299,79 @@ def ids_for(model: nn.Module, stacks: Sequence[Stack]) -> dict[str, int]:
         leads.update(".".join(parts[:i]) for i in range(1, len(parts)))
     stage_lists = {s.key for s in stacks if s.staged}
     ids: dict[str, int] = {}
+    inside: set[str] = set()
     after_last: list[str] = []
     current = 0
     for name, block in _walk(model, block_id, leads, stage_lists):
         if block:
             current = block
-            ids.setdefault(name, block)
+            if name not in ids:
+                ids[name] = block
+                inside.add(name)
         elif name not in ids:
             ids[name] = current
             if current == len(block_id):
                 after_last.append(name)
     for name in after_last:
         ids[name] = last
-    return ids
+    return ids, inside
 
 
 def _walk(
     model: nn.Module, block_id: dict[str, int], leads: set[str], stage_lists: set[str]
-) -> Iterator[tuple[str, int]]:
+) -> list[tuple[str, int]]:
     """(normalised parameter name, block id or 0) in static execution order."""
+    out: list[tuple[str, int]] = []
     seen: set[int] = set()
-
-    def visit(path: str, module: nn.Module, block: int) -> Iterator[tuple[str, int]]:
+    todo: list[tuple[str, nn.Module, int]] = [("", model, 0)]
+    while todo:
+        path, module, block = todo.pop()
         if id(module) in seen:
-            return
+            continue
         seen.add(id(module))
+        norm = normalize_name(path + ".x")[:-1] if path else ""  # "a.b." (or "")
+        if not block:
+            block = block_id.get(norm[:-1], 0)
+            if block:
+                _emit_block(module, norm, block, seen, out)
+                continue
+        params = module._parameters
+        out.extend((norm + name, block) for name, p in params.items() if p is not None)
+        if not module._modules:
+            continue
+        kids = [(n, c) for n, c in module._modules.items() if c is not None]
+        if not block and norm[:-1] in leads:
+            kids = _reorder(kids, norm, leads, stage_lists)
         dot = path + "." if path else ""
-        norm = normalize_name(dot + "x")[:-1] if dot else ""
-        if not block and norm[:-1] in block_id:
-            block = block_id[norm[:-1]]
-        for pname, p in module._parameters.items():
-            if p is not None:
-                yield norm + pname, block
-        children = [(n, c) for n, c in module._modules.items() if c is not None]
-        if not block and (norm[:-1] if norm else "") in leads:
-            children = _reorder(children, norm, leads, stage_lists)
-        for n, c in children:
-            yield from visit(dot + n, c, block)
+        todo.extend((dot + n, c, block) for n, c in reversed(kids))
+    return out
 
-    yield from visit("", model, 0)
+
+def _emit_block(
+    block: nn.Module, norm: str, block_no: int, seen: set[int], out: list[tuple[str, int]]
+) -> None:
+    """Every parameter of one block (the bulk of a model), without per-module normalising.
+
+    Inside a block only wrapper components (activation checkpointing's) need stripping;
+    DDP's ``module.`` is a first component, never inside a block.
+    """
+    seen.discard(id(block))  # the walk marked it on the way in
+    todo: list[tuple[str, nn.Module]] = [(norm, block)]
+    while todo:
+        prefix, module = todo.pop()
+        if id(module) in seen:
+            continue
+        seen.add(id(module))
+        out.extend(
+            (prefix + name, block_no) for name, p in module._parameters.items() if p is not None
+        )
+        children = module._modules
+        if children:
+            todo.extend(
+                (prefix if name in _WRAPPERS else prefix + name + ".", child)
+                for name, child in reversed(children.items())
+                if child is not None
+            )
 
 
 def _reorder(
