@@ -36,7 +36,13 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups.matcher import find_group_matchers, matcher_layer_ids
 from lit_optim.core.groups.names import normalize_name
 from lit_optim.core.groups.rules import closest_names, quote
-from lit_optim.core.groups.structure import Stack, find_stacks, ids_for, structure_ids
+from lit_optim.core.groups.structure import (
+    Stack,
+    find_stacks,
+    ids_for,
+    number_parameters,
+    structure_ids,
+)
 
 __all__ = ["LayerIds", "layer_ids", "regex_layer_ids"]
 
@@ -132,7 +138,7 @@ def regex_layer_ids(names: Sequence[str], pattern: str) -> tuple[list[int], list
 
 
 def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], list[str]]:
-    found = structure_ids(model)
+    found = structure_ids(model, number=False)
     if found.problem:
         raise ConfigError(
             _KEY,
@@ -143,7 +149,8 @@ def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], 
     prefix = _timm_vit_prefix(names) if len(found.stacks) == 1 else None
     if prefix is not None and not stack.staged and stack.where == prefix + "blocks":
         return _resolve(_classify_vit(names, prefix), raw=False)
-    ids = [found.ids[n] for n in names]
+    by_name, inside = number_parameters(model, found.stacks)
+    ids = [by_name[n] for n in names]
     last = max(ids)
     where = " + ".join(repr(s.where) for s in found.stacks)
     labels = {
@@ -152,7 +159,6 @@ def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], 
         last: "structure: after the last block: last",
     }
     between = "structure: between blocks: the preceding block"
-    inside = found.in_block
     sources = [
         labels["block"] if n in inside else labels.get(i, between)
         for n, i in zip(names, ids, strict=True)

@@ -37,7 +37,15 @@ from torch import nn
 
 from lit_optim.core.groups.names import _WRAPPERS, normalize_name
 
-__all__ = ["Stack", "StructureIds", "find_stacks", "main_stacks", "structure_ids"]
+__all__ = [
+    "Stack",
+    "StructureIds",
+    "find_stacks",
+    "ids_for",
+    "main_stacks",
+    "number_parameters",
+    "structure_ids",
+]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
 #: A second stack with at least this share of the main one's parameters is a rival.
@@ -54,7 +62,8 @@ class Stack:
     key: str  #: normalised path of the module the stack lives in ("" = the model)
     staged: bool = False  #: ``key`` is a list of stages (``stages.N.blocks.M``)
     blocks: list[str] = field(default_factory=list)  #: normalised block paths
-    numel: int = 0  #: parameters held by the blocks
+    modules: list[nn.Module] = field(default_factory=list, repr=False)  #: the blocks
+    numel: int = 0  #: parameters held by the blocks (counted when stacks are compared)
 
     @property
     def where(self) -> str:
@@ -72,11 +81,13 @@ class StructureIds:
     in_block: set[str] = field(default_factory=set)  #: names of parameters inside a block
 
 
-def structure_ids(model: nn.Module) -> StructureIds:
+def structure_ids(model: nn.Module, *, number: bool = True) -> StructureIds:
     """Layer id of every parameter from the module tree, or the reason there is none.
 
     Args:
         model: The model.
+        number: Number the parameters; ``False`` only finds the main stacks (``ids`` is
+            then empty: :func:`number_parameters` can fill it).
 
     Returns:
         Ids by normalised parameter name when one main stack (or an encoder and a
@@ -86,9 +97,9 @@ def structure_ids(model: nn.Module) -> StructureIds:
     """
     stacks = find_stacks(model)
     main, problem = main_stacks(stacks)
-    if problem:
+    if problem or not number:
         return StructureIds({}, main, problem)
-    ids, inside = _number(model, main)
+    ids, inside = number_parameters(model, main)
     return StructureIds(ids, main, "", inside)
 
 
@@ -128,13 +139,57 @@ def _encoder_decoder(a: Stack, b: Stack) -> list[Stack] | None:
 # --------------------------------------------------------------------------- finding stacks
 
 
-@dataclass
 class _Facts:
-    """Bottom-up facts about every module, by ``id``."""
+    """Facts about modules, computed when first asked and kept by ``id``.
 
-    numel: dict[int, int] = field(default_factory=dict)  #: parameters in its subtree
-    composite: set[int] = field(default_factory=set)  #: a child module holds parameters
-    whole: set[int] = field(default_factory=set)  #: a stage's block list is in its subtree
+    Lazy because the walk never looks inside a block for anything but "does it hold
+    parameters" (answered at the first one) and "is there a block list below" (only
+    module dicts are read): on a 100k-tensor model that is a fraction of a full pass.
+    """
+
+    def __init__(self) -> None:
+        self._held: dict[int, bool] = {}
+        self._whole: dict[int, bool] = {}
+
+    def held(self, module: nn.Module) -> bool:
+        """The module or a submodule holds a parameter (depth first, stops at the first)."""
+        key = id(module)
+        known = self._held.get(key)
+        if known is None:
+            known = False
+            todo = [module]
+            while todo:
+                m = todo.pop()
+                if any(p is not None for p in m._parameters.values()):
+                    known = True
+                    break
+                todo.extend(c for c in m._modules.values() if c is not None)
+            self._held[key] = known
+        return known
+
+    def composite(self, module: nn.Module) -> bool:
+        """A child module holds a parameter: a block, not a single layer."""
+        return any(self.held(c) for c in module._modules.values() if c is not None)
+
+    def whole(self, module: nn.Module) -> bool:
+        """The module is, or has below it, a stage's block list (see :func:`_is_whole`)."""
+        key = id(module)
+        known = self._whole.get(key)
+        if known is None:
+            known = False
+            todo = [module]
+            while todo:
+                m = todo.pop()
+                children = m._modules
+                if not children:
+                    continue
+                kids = [c for c in children.values() if c is not None]
+                if isinstance(m, _CONTAINERS) and _is_whole(kids, self):
+                    known = True
+                    break
+                todo.extend(kids)
+            self._whole[key] = known
+        return known
 
 
 def find_stacks(model: nn.Module) -> list[Stack]:
@@ -143,8 +198,17 @@ def find_stacks(model: nn.Module) -> list[Stack]:
     Blocks are composite modules; only a model with no stack of them (an MLP whose
     ``layers`` are ``nn.Linear``) is read as a stack of its repeated single layers.
     """
-    facts = _facts(model)
-    return _find(model, facts, leaf=False) or _find(model, facts, leaf=True)
+    facts = _Facts()
+    stacks = _find(model, facts, leaf=False) or _find(model, facts, leaf=True)
+    if len(stacks) > 1 or any(len(s.blocks) < 2 for s in stacks):
+        # Sizes only matter to compare stacks (and to show them in a refusal).
+        for stack in stacks:
+            stack.numel = sum(_numel(b) for b in stack.modules)
+    return stacks
+
+
+def _numel(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
 
 
 def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
@@ -164,7 +228,7 @@ def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
         later: list[tuple[str, nn.Module, str | None]] = []
         for run in runs:
             in_run.update(n for n, _ in run)
-            if any(id(c) in facts.whole for _, c in run):
+            if any(facts.whole(c) for _, c in run):
                 # A run of stages: look into each, its blocks belong to this container.
                 later.extend((dot + n, c, path) for n, c in run)
                 continue
@@ -172,7 +236,7 @@ def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
             stack = stacks.setdefault(key, Stack(key, staged=stage is not None))
             for n, c in run:
                 stack.blocks.append(normalize_name(dot + n + ".x")[:-2])
-                stack.numel += facts.numel[id(c)]
+                stack.modules.append(c)
                 seen.add(id(c))
         later.extend((dot + n, c, stage) for n, c in children if n not in in_run)
         # Depth first in registration order: stacks are listed where they first appear.
@@ -180,54 +244,6 @@ def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
         later.sort(key=lambda t: order[t[0][len(dot) :]])
         todo.extend(reversed(later))
     return [s for s in stacks.values() if s.blocks]
-
-
-def _facts(model: nn.Module) -> _Facts:
-    """Post-order walk: subtree parameter count, composite, has a block list below.
-
-    The hottest loop of the structure reading (one pass over every module; ~75k for a
-    100k-tensor model), so it works on the module dicts directly. A tied parameter is
-    counted where it appears: the counts only compare stacks.
-    """
-    order: list[nn.Module] = []
-    seen: set[int] = set()
-    stack: list[nn.Module | None] = [model]
-    while stack:
-        module = stack.pop()
-        if module is None or id(module) in seen:
-            continue
-        seen.add(id(module))
-        order.append(module)
-        if module._modules:
-            stack.extend(module._modules.values())
-    facts = _Facts()
-    numel, composite, whole = facts.numel, facts.composite, facts.whole
-    containers = _CONTAINERS
-    for module in reversed(order):
-        mid = id(module)
-        n = 0
-        for p in module._parameters.values():
-            if p is not None:
-                n += p.numel()
-        children = module._modules
-        if children:
-            below = False
-            for child in children.values():
-                if child is not None:
-                    cid = id(child)
-                    sub = numel[cid]
-                    if sub:
-                        n += sub
-                        composite.add(mid)
-                    if cid in whole:
-                        below = True
-            if below or (
-                isinstance(module, containers)
-                and _is_whole([c for c in children.values() if c is not None], facts)
-            ):
-                whole.add(mid)
-        numel[mid] = n
-    return facts
 
 
 def _is_whole(children: Sequence[nn.Module], facts: _Facts) -> bool:
@@ -238,8 +254,8 @@ def _is_whole(children: Sequence[nn.Module], facts: _Facts) -> bool:
     containers themselves (torchvision's ``Conv2dNormActivation``, a ``Sequential``) are
     layers of a block, not blocks: MobileNetV3's ``block`` of three of them is no stage.
     """
-    held = [c for c in children if facts.numel.get(id(c))]
-    blocks = [c for c in held if id(c) in facts.composite]
+    held = [c for c in children if facts.held(c)]
+    blocks = [c for c in held if facts.composite(c)]
     if not blocks or (len(blocks) < len(held) and len(blocks) < 2):
         return False
     cls = type(blocks[0])
@@ -254,11 +270,11 @@ def _runs(
     Composite children (blocks) unless ``leaf``, then single layers; a run of one only
     when it is all the container holds, and never of single layers.
     """
-    held = [(n, c) for n, c in children if facts.numel.get(id(c))]
+    held = [(n, c) for n, c in children if facts.held(c)]
     runs: list[list[tuple[str, nn.Module]]] = []
     current: list[tuple[str, nn.Module]] = []
     for n, c in held:
-        if (id(c) in facts.composite) == leaf:
+        if facts.composite(c) == leaf:
             if current:
                 runs.append(current)
             current = []
@@ -283,10 +299,10 @@ def _parent(path: str) -> str:
 
 def ids_for(model: nn.Module, stacks: Sequence[Stack]) -> dict[str, int]:
     """Ids of every parameter with ``stacks`` as the main stack, by static execution order."""
-    return _number(model, stacks)[0]
+    return number_parameters(model, stacks)[0]
 
 
-def _number(model: nn.Module, stacks: Sequence[Stack]) -> tuple[dict[str, int], set[str]]:
+def number_parameters(model: nn.Module, stacks: Sequence[Stack]) -> tuple[dict[str, int], set[str]]:
     """Ids by normalised parameter name, and the names that are inside a block."""
     block_id: dict[str, int] = {}
     for stack in stacks:
