@@ -367,7 +367,17 @@ def _classify_vit(names: Sequence[str], prefix: str) -> list[_Kind]:
     after = (_AFTER, "", 0, "")
     match = _VIT.match
     out: list[_Kind] = []
+    blocks: dict[str, _Kind] = {}  # "12" -> its kind: one tuple per block, no regex per name
+    cut = len(seq)
     for name in names:
+        if name.startswith(seq):
+            index = name[cut:].partition(".")[0]
+            kind = blocks.get(index)
+            if kind is None and index.isdigit():
+                kind = blocks[index] = (_BLOCK_KIND, seq, int(index), "ViT names: blocks.N")
+            if kind is not None:
+                out.append(kind)
+                continue
         m = match(name, start) if name.startswith(prefix) else None
         if m is None:
             out.append(after)

@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 _CONTAINERS = (nn.ModuleList, nn.Sequential, nn.ModuleDict)
+_GENERIC = frozenset(_CONTAINERS)
 #: A second stack with at least this share of the main one's parameters is a rival.
 RIVAL_SHARE = 0.25
 _BEFORE = frozenset({"embed", "embeds", "embedding", "embeddings", "pre", "in", "stem", "patch"})
@@ -152,18 +153,13 @@ class _Facts:
         self._whole: dict[int, bool] = {}
 
     def held(self, module: nn.Module) -> bool:
-        """The module or a submodule holds a parameter (depth first, stops at the first)."""
+        """The module or a submodule holds a parameter (stops at the first one found)."""
         key = id(module)
         known = self._held.get(key)
         if known is None:
-            known = False
-            todo = [module]
-            while todo:
-                m = todo.pop()
-                if any(p is not None for p in m._parameters.values()):
-                    known = True
-                    break
-                todo.extend(c for c in m._modules.values() if c is not None)
+            known = any(p is not None for p in module._parameters.values()) or any(
+                self.held(c) for c in module._modules.values() if c is not None
+            )
             self._held[key] = known
         return known
 
@@ -228,7 +224,7 @@ def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
         later: list[tuple[str, nn.Module, str | None]] = []
         for run in runs:
             in_run.update(n for n, _ in run)
-            if any(facts.whole(c) for _, c in run):
+            if _stage_run(run, facts):
                 # A run of stages: look into each, its blocks belong to this container.
                 later.extend((dot + n, c, path) for n, c in run)
                 continue
@@ -244,6 +240,27 @@ def _find(model: nn.Module, facts: _Facts, leaf: bool) -> list[Stack]:
         later.sort(key=lambda t: order[t[0][len(dot) :]])
         todo.extend(reversed(later))
     return [s for s in stacks.values() if s.blocks]
+
+
+def _stage_run(run: list[tuple[str, nn.Module]], facts: _Facts) -> bool:
+    """Some member of the run holds a stage's block list: it is a run of stages.
+
+    Members of one model class are built by the same code, so the first and the last of
+    each class stand for the rest (8333 ViT blocks are not each searched); members of
+    torch's generic containers (``Sequential``) are each looked at, since one
+    ``Sequential`` may be a stem and the next a stage (torchvision Swin's ``features``).
+    """
+    first: dict[type, bool] = {}
+    for _, module in run:
+        cls = type(module)
+        if cls in _GENERIC:
+            if facts.whole(module):
+                return True
+        elif cls not in first:
+            first[cls] = facts.whole(module)
+            if first[cls]:
+                return True
+    return facts.whole(run[-1][1])
 
 
 def _is_whole(children: Sequence[nn.Module], facts: _Facts) -> bool:
