@@ -247,3 +247,24 @@ def test_the_docs_layers_example_gives_the_documented_ids() -> None:
     assert (ids["Conv2d_1a_3x3.conv.weight"], ids["Mixed_5b.branch1x1.conv.weight"]) == (0, 1)
     assert (ids["AuxLogits.fc.weight"], ids["Mixed_6e.branch1x1.conv.weight"]) == (8, 8)
     assert (ids["Mixed_7c.branch1x1.conv.weight"], ids["fc.weight"]) == (11, 12)
+
+
+def test_two_timm_backbones_are_refused_with_a_regex_per_backbone() -> None:
+    # The issue: with two backbones that have a group_matcher, the suggestion covered one.
+    from test_layer_decay import fixture as timm_fixture
+    from test_layer_decay import rebuild as timm_rebuild
+
+    model = nn.Module()
+    model.image = timm_rebuild(timm_fixture("vit"), with_matcher=True)
+    model.video = timm_rebuild(timm_fixture("vit"), with_matcher=True)
+    with pytest.raises(ConfigError) as err:
+        build(model)
+    message = str(err.value)
+    assert message.startswith(
+        "optim.layer_decay: several submodules have a group_matcher ('image', 'video')"
+    )
+    assert r"'re:^video\.blocks\.(\d+)\.'" in message  # the other backbone's regex
+    ids = layer_ids_of(build(model, layers=suggested_regex(message)))
+    assert suggested_regex(message) == r"re:^image\.blocks\.(\d+)\."
+    assert (ids["image.cls_token"], ids["image.blocks.11.mlp.fc2.weight"]) == (0, 12)
+    assert ids["video.blocks.0.norm1.weight"] == ids["video.head.weight"] == 13

@@ -204,8 +204,7 @@ def suggestion(
         # No example: one that matches nothing here would only move the error.
         return text + " (no module of this model is numbered, so none is suggested)"
     if len(regexes) > 1:
-        others = ", ".join(quote(r) for r in regexes[1:])
-        text += f" (one per candidate: {others}, or)"
+        text += f" (for the other candidates: {', '.join(quote(r) for r in regexes[1:])})"
     return f"{text}, e.g. {quote(regexes[0])}"
 
 
