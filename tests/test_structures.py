@@ -268,3 +268,18 @@ def test_two_timm_backbones_are_refused_with_a_regex_per_backbone() -> None:
     assert suggested_regex(message) == r"re:^image\.blocks\.(\d+)\."
     assert (ids["image.cls_token"], ids["image.blocks.11.mlp.fc2.weight"]) == (0, 12)
     assert ids["video.blocks.0.norm1.weight"] == ids["video.head.weight"] == 13
+
+
+def test_wrappers_of_compile_ddp_and_checkpointing_do_not_change_the_ids() -> None:
+    record = fixture("bart_lm")
+    want = dict(zip(record["names"], record["expected_ids"], strict=True))
+    compiled = nn.Module()  # torch.compile's OptimizedModule keeps the model as _orig_mod
+    compiled._orig_mod = rebuild(record)
+    ddp = nn.Module()  # DDP keeps it as module
+    ddp.module = compiled
+    layers = compiled._orig_mod.model.encoder.layers
+    for i in (0, 2):  # activation checkpointing wraps some blocks
+        wrapped = nn.Module()
+        wrapped._checkpoint_wrapped_module = layers[i]
+        layers[i] = wrapped
+    assert layer_ids_of(build(ddp)) == want

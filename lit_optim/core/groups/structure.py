@@ -121,7 +121,7 @@ def main_stacks(stacks: Sequence[Stack]) -> tuple[list[Stack], str]:
         )
     if len(top.blocks) < 2:
         return [top], (
-            f"its only stack, {top.where!r}, has a single block (layers shared by every "
+            f"the main stack, {top.where!r}, has a single block (layers shared by every "
             "step, as in ALBERT?)"
         )
     return [top], ""
@@ -252,7 +252,7 @@ def _stage_run(run: list[tuple[str, nn.Module]], facts: _Facts) -> bool:
     """
     first: dict[type, bool] = {}
     for _, module in run:
-        cls = type(module)
+        cls = _kind(module)
         if cls in _GENERIC:
             if facts.whole(module):
                 return True
@@ -275,8 +275,8 @@ def _is_whole(children: Sequence[nn.Module], facts: _Facts) -> bool:
     blocks = [c for c in held if facts.composite(c)]
     if not blocks or (len(blocks) < len(held) and len(blocks) < 2):
         return False
-    cls = type(blocks[0])
-    return not issubclass(cls, _CONTAINERS) and all(type(c) is cls for c in blocks)
+    cls = _kind(blocks[0])
+    return not issubclass(cls, _CONTAINERS) and all(_kind(c) is cls for c in blocks)
 
 
 def _runs(
@@ -295,7 +295,7 @@ def _runs(
             if current:
                 runs.append(current)
             current = []
-        elif current and type(current[-1][1]) is type(c):
+        elif current and _kind(current[-1][1]) is _kind(c):
             current.append((n, c))
         else:
             if current:
@@ -305,6 +305,16 @@ def _runs(
         runs.append(current)
     whole = len(runs) == 1 and len(runs[0]) == len(held) and not leaf
     return [r for r in runs if len(r) >= 2 or whole]
+
+
+def _kind(module: nn.Module) -> type:
+    """The module's class, seen through activation checkpointing's / FSDP's wrapper."""
+    children = module._modules
+    if len(children) == 1:
+        ((name, inner),) = children.items()
+        if name in _WRAPPERS and inner is not None:
+            return _kind(inner)
+    return type(module)
 
 
 def _parent(path: str) -> str:
