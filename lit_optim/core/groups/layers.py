@@ -34,15 +34,17 @@ from torch import nn
 from lit_optim.core.config import LayerDecay
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups.matcher import find_group_matchers, matcher_layer_ids
-from lit_optim.core.groups.names import normalize_name
-from lit_optim.core.groups.rules import closest_names, quote
-from lit_optim.core.groups.structure import (
-    Stack,
-    find_stacks,
-    ids_for,
-    number_parameters,
-    structure_ids,
+from lit_optim.core.groups.numbering import number_parameters, structure_ids
+from lit_optim.core.groups.positions import (
+    AFTER,
+    BLOCK,
+    PREV,
+    STEM,
+    Kind,
+    regex_layer_ids,
+    resolve,
 )
+from lit_optim.core.groups.suggest import describe, suggestion
 
 __all__ = ["LayerIds", "layer_ids", "regex_layer_ids"]
 
@@ -64,10 +66,6 @@ _VIT_ANCHORS = ("cls_token", "reg_token", "pos_embed", "patch_embed")
 # index, group 3 = norm (joins the last block).
 _VIT = re.compile(rf"({'|'.join(_VIT_STEMS)})|blocks\.(\d+)|(norm)")
 _VIT_FIRST_BLOCK = re.compile(r"^((?:[^.]+\.)*?)blocks\.\d+\.")
-
-# Position kinds (see _resolve).
-_STEM, _BLOCK_KIND, _PREV, _AFTER, _POSITIONAL = range(5)
-_Kind = tuple[int, str, int, str]  # (kind, sequence key, block index, source label)
 
 
 @dataclass
@@ -126,17 +124,6 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
     return LayerIds(ids, sources, spec.num_layers)
 
 
-def regex_layer_ids(names: Sequence[str], pattern: str) -> tuple[list[int], list[str]]:
-    """Ids and sources that ``layer_decay.layers: pattern`` gives these names.
-
-    Raises:
-        ConfigError: The regex does not compile, has no group, group 1 captures no digits,
-            or it matches no name.
-
-    """
-    return _resolve(_classify_by_regex(names, pattern), raw=True)
-
-
 def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], list[str]]:
     found = structure_ids(model, number=False)
     if found.problem:
@@ -148,7 +135,7 @@ def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], 
     stack = found.stacks[0]
     prefix = _timm_vit_prefix(names) if len(found.stacks) == 1 else None
     if prefix is not None and not stack.staged and stack.where == prefix + "blocks":
-        return _resolve(_classify_vit(names, prefix), raw=False)
+        return resolve(_classify_vit(names, prefix), raw=False)
     by_name, inside = number_parameters(model, found.stacks)
     ids = [by_name[n] for n in names]
     last = max(ids)
@@ -166,187 +153,6 @@ def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], 
     return ids, sources
 
 
-def describe(stacks: Sequence[Stack]) -> str:
-    """The candidate stacks as a message lists them."""
-    if not stacks:
-        return ""
-    shown = ", ".join(
-        f"{s.where!r} ({len(s.blocks)} block{'s' if len(s.blocks) != 1 else ''}, "
-        f"{s.numel:,} parameters)"
-        for s in stacks
-    )
-    return f" (candidates: {shown})"
-
-
-def suggestion(
-    model: nn.Module, names: Sequence[str], stacks: Sequence[Stack] | None = None
-) -> str:
-    """``set layer_decay.layers to ..., e.g. '<regex>'`` with regexes checked on ``names``.
-
-    Each candidate stack gives the regex that reproduces, applied as written, the ids the
-    structure would give with that stack as the main one; with no candidate stack, the
-    most parameter-heavy family of numbered modules (``Mixed_5b`` .. ``Mixed_7c``) does.
-    """
-    regexes: list[str] = []
-    for stack in stacks if stacks is not None else find_stacks(model):
-        wanted = ids_for(model, [stack])
-        regex = block_regex(stack.blocks)
-        if regex is not None and _gives(names, regex, [wanted[n] for n in names]):
-            regexes.append(regex)
-    if not regexes:
-        for blocks in numbered_modules(model):
-            regex = block_regex(blocks)
-            if regex is not None and _matches_each(names, regex, blocks):
-                regexes.append(regex)
-                break
-    text = "set layer_decay.layers to a regex whose groups number the blocks"
-    if not regexes:
-        # No example: one that matches nothing here would only move the error.
-        return text + " (no module of this model is numbered, so none is suggested)"
-    if len(regexes) > 1:
-        text += f" (for the other candidates: {', '.join(quote(r) for r in regexes[1:])})"
-    return f"{text}, e.g. {quote(regexes[0])}"
-
-
-def _gives(names: Sequence[str], regex: str, wanted: list[int]) -> bool:
-    try:
-        ids, _ = regex_layer_ids(names, regex)
-    except ConfigError:
-        return False
-    return ids == wanted
-
-
-def _matches_each(names: Sequence[str], regex: str, blocks: Sequence[str]) -> bool:
-    """Every block gets its own id and nothing but these blocks matches."""
-    rx = re.compile(regex[3:])
-    hit = [n for n in names if rx.search(n)]
-    inside = [n for n in names if any(n.startswith(b + ".") for b in blocks)]
-    if hit != inside:
-        return False
-    ids, _ = regex_layer_ids(names, regex)
-    pairs = list(zip(names, ids, strict=True))
-    by_block = {b: {i for n, i in pairs if n.startswith(b + ".")} for b in blocks}
-    firsts = [min(v) for v in by_block.values() if v]
-    return all(len(v) == 1 for v in by_block.values() if v) and len(set(firsts)) == len(firsts)
-
-
-_TOKEN = re.compile(r"\d+|[A-Za-z]+|[^A-Za-z\d]+")
-
-
-def block_regex(blocks: Sequence[str]) -> str | None:
-    r"""A ``layers`` regex matching exactly these block paths, a group per varying part.
-
-    Example:
-        >>> block_regex(["layer1.0", "layer1.1", "layer2.0"])
-        're:^layer(\\d+)\\.(\\d+)\\.'
-        >>> block_regex(["Mixed_5b", "Mixed_5c", "Mixed_6a"])
-        're:^Mixed_(\\d+)([a-z]+)\\.'
-
-    """
-    tokens = [_TOKEN.findall(b) for b in blocks]
-    if not tokens or any(len(t) != len(tokens[0]) for t in tokens):
-        return None
-    columns = list(zip(*tokens, strict=True))
-    if len(blocks) == 1:
-        # One block: its last number is the one captured.
-        digits = [i for i, c in enumerate(columns) if c[0].isdigit()]
-        if not digits:
-            return None
-        varies = {digits[-1]}
-    else:
-        varies = {i for i, c in enumerate(columns) if len(set(c)) > 1}
-    parts: list[str] = []
-    for i, column in enumerate(columns):
-        if i not in varies:
-            parts.append(re.escape(column[0]))
-        elif all(c.isdigit() for c in column):
-            parts.append(r"(\d+)")
-        elif all(c.isalpha() and c.islower() for c in column) and "(" in "".join(parts):
-            parts.append(r"([a-z]+)")  # group 1 must capture digits, so never first
-        else:
-            return None
-    return f"re:^{''.join(parts)}\\." if varies else None
-
-
-def numbered_modules(model: nn.Module) -> list[list[str]]:
-    """Families of sibling modules whose names differ by numbers, most parameters first.
-
-    ``Mixed_5b``, ``Mixed_6a`` .. ``Mixed_7c`` are one family (``Mixed_#``), as are
-    ``enc.0`` .. ``enc.2``; a family needs two members.
-    """
-    families: dict[tuple[str, str], list[str]] = {}
-    weight: dict[tuple[str, str], int] = {}
-    for path, module in model.named_modules():
-        if not path:
-            continue
-        parent, _, last = path.rpartition(".")
-        if not any(ch.isdigit() for ch in last):
-            continue
-        key = (parent, re.sub(r"\d+[a-z]?", "#", last))
-        numel = sum(p.numel() for p in module.parameters())
-        if numel == 0:
-            continue
-        families.setdefault(key, []).append(normalize_name(path + ".x")[:-2])
-        weight[key] = weight.get(key, 0) + numel
-    ranked = sorted((k for k, v in families.items() if len(v) >= 2), key=lambda k: -weight[k])
-    return [families[k] for k in ranked]
-
-
-def _classify_by_regex(names: Sequence[str], pattern: str) -> list[_Kind]:
-    key = f"{_KEY}.layers"
-    body = pattern[3:] if pattern.startswith("re:") else pattern
-    try:
-        rx = re.compile(body)
-    except re.error as err:
-        raise ConfigError(
-            key, f"invalid regex {quote(body)}: {err}; e.g. 're:^blocks\\.(\\d+)\\.'"
-        ) from None
-    if rx.groups < 1:
-        raise ConfigError(
-            key,
-            f"{quote(body)} has no group; group 1 must capture the block index, "
-            "e.g. 'blocks\\.(\\d+)\\.'",
-        )
-    # Pass 1: what the groups capture; pass 2: blocks numbered by the distinct captures in
-    # order (digits as numbers), so torchvision's 1-based layer1..4 give 1..4, and two
-    # groups (layer(\d+)\.(\d+), Mixed_(\d+)([a-z]+)) number every block.
-    captures: list[tuple[tuple[int, int | str], ...] | None] = []
-    for name in names:
-        m = rx.search(name)
-        if m is None or m.group(1) is None:
-            captures.append(None)
-            continue
-        text = m.group(1)
-        if not text.isdigit():
-            raise ConfigError(
-                key,
-                f"group 1 captured {text!r} in {name!r}; it must capture a block index "
-                "(digits), e.g. 'blocks\\.(\\d+)\\.'",
-            )
-        captures.append(tuple(_order(g) for g in m.groups()))
-    rank = {c: i for i, c in enumerate(sorted({c for c in captures if c is not None}))}
-    kinds: list[_Kind] = [
-        (_POSITIONAL, "", 0, "") if c is None else (_BLOCK_KIND, "", rank[c], "layers regex")
-        for c in captures
-    ]
-    if all(kind != _BLOCK_KIND for kind, _, _, _ in kinds) and names:
-        near = closest_names(pattern, names)
-        hint = (
-            f"closest: {', '.join(map(repr, near))}"
-            if near
-            else (f"names look like: {', '.join(map(repr, names[:3]))}")
-        )
-        raise ConfigError(key, f"{quote(pattern)} matched no parameter ({hint})")
-    return kinds
-
-
-def _order(group: str | None) -> tuple[int, int | str]:
-    """Sort key of a captured value: numbers by value, before words, before nothing."""
-    if group is None:
-        return (2, "")
-    return (0, int(group)) if group.isdigit() else (1, group)
-
-
 def _timm_vit_prefix(names: Sequence[str]) -> str | None:
     """Return the prefix (``""``, ``"backbone."``) of a timm-style ViT, or ``None``."""
     for name in names:
@@ -360,20 +166,20 @@ def _timm_vit_prefix(names: Sequence[str]) -> str | None:
     return None
 
 
-def _classify_vit(names: Sequence[str], prefix: str) -> list[_Kind]:
+def _classify_vit(names: Sequence[str], prefix: str) -> list[Kind]:
     seq = prefix + "blocks."
     start = len(prefix)
-    after = (_AFTER, "", 0, "")
+    after = (AFTER, "", 0, "")
     match = _VIT.match
-    out: list[_Kind] = []
-    blocks: dict[str, _Kind] = {}  # "12" -> its kind: one tuple per block, no regex per name
+    out: list[Kind] = []
+    blocks: dict[str, Kind] = {}  # "12" -> its kind: one tuple per block, no regex per name
     cut = len(seq)
     for name in names:
         if name.startswith(seq):
             index = name[cut:].partition(".")[0]
             kind = blocks.get(index)
             if kind is None and index.isdigit():
-                kind = blocks[index] = (_BLOCK_KIND, seq, int(index), "ViT names: blocks.N")
+                kind = blocks[index] = (BLOCK, seq, int(index), "ViT names: blocks.N")
             if kind is not None:
                 out.append(kind)
                 continue
@@ -381,59 +187,9 @@ def _classify_vit(names: Sequence[str], prefix: str) -> list[_Kind]:
         if m is None:
             out.append(after)
         elif m.lastindex == 2:
-            out.append((_BLOCK_KIND, seq, int(m.group(2)), "ViT names: blocks.N"))
+            out.append((BLOCK, seq, int(m.group(2)), "ViT names: blocks.N"))
         elif m.lastindex == 1:
-            out.append((_STEM, "", 0, f"ViT names: {m.group(1)}"))
+            out.append((STEM, "", 0, f"ViT names: {m.group(1)}"))
         else:
-            out.append((_PREV, "", 0, "ViT names: norm joins the last block"))
+            out.append((PREV, "", 0, "ViT names: norm joins the last block"))
     return out
-
-
-def _resolve(kinds: Sequence[_Kind], raw: bool) -> tuple[list[int], list[str]]:
-    """Turn positions into ids: stem 0, blocks 1.., ``_PREV`` = last block, after = last."""
-    spans: dict[str, list[int]] = {}  # sequence -> [min index, max index], first-seen order
-    first = final = -1
-    for k, (kind, seq, idx, _) in enumerate(kinds):
-        if kind == _BLOCK_KIND:
-            span = spans.get(seq)
-            if span is None:
-                spans[seq] = [idx, idx]
-            elif idx < span[0]:
-                span[0] = idx
-            elif idx > span[1]:
-                span[1] = idx
-            final = k
-            if first < 0:
-                first = k
-    # Block id = offset[seq] + index: sequences are numbered one after the other from 1.
-    offsets: dict[str, int] = {}
-    total = 0
-    for seq, (lo, hi) in spans.items():
-        offsets[seq] = 1 if raw else total - lo + 1
-        total += hi - lo + 1
-    last_block = max(offsets[seq] + hi for seq, (_, hi) in spans.items())
-    last = last_block + 1
-    ids: list[int] = []
-    sources: list[str] = []
-    current = 0
-    for k, (kind, seq, idx, label) in enumerate(kinds):
-        if kind == _BLOCK_KIND:
-            current = offsets[seq] + idx
-            ids.append(current)
-            sources.append(label)
-        elif kind == _STEM:
-            ids.append(0)
-            sources.append(label)
-        elif kind == _PREV:
-            ids.append(last_block)
-            sources.append(label)
-        elif kind == _AFTER or k > final:
-            ids.append(last)
-            sources.append("after the last block: last")
-        elif k < first:
-            ids.append(0)
-            sources.append("before the first block: 0")
-        else:
-            ids.append(current)
-            sources.append("between blocks: the preceding block")
-    return ids, sources
