@@ -5,7 +5,11 @@
    torch's own ``AdamW(params)`` constructor on the same tensors (the baseline: what any
    optimizer costs to build), median of the per-round ratios; and the growth per 10x more
    tensors (linear growth: 10x).
-2. Group count for layer decay + no_decay on every timm architecture whose parameter
+2. ``build_param_groups`` time with layer decay on the largest recorded Hugging Face /
+   torchvision module tree (``tests/fixtures/structures/``, layer ids read from the module
+   tree; no forward pass is run), against torch's ``AdamW(params)`` constructor on the same
+   tensors, interleaved.
+3. Group count for layer decay + no_decay on every timm architecture whose parameter
    names, shapes and ``group_matcher`` were recorded from timm 1.0.31
    (``tests/fixtures/layer_decay/*.json``, written by
    ``tests/fixtures/record_layer_decay.py``), vs the number of groups timm's
@@ -32,6 +36,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from test_layer_decay import TIMM, fixture, layer_decay, rebuild
+from test_structures import KEYS as TREES
+from test_structures import fixture as tree_fixture
+from test_structures import rebuild as rebuild_tree
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.groups import build_param_groups
@@ -131,8 +138,33 @@ def build_time_rows(depths: list[int], rounds: int) -> list[str]:
     ]
 
 
+def largest_model_row(rounds: int) -> str:
+    """Row 2: the build on the recorded model with the most parameter tensors."""
+    size, key = max((len(tree_fixture(k)["names"]), k) for k in TREES)
+    model = rebuild_tree(tree_fixture(key))
+    params = list(model.parameters())
+    config = OptimConfig(optimizer="torch.optim.AdamW", layer_decay={"rate": 0.75}, summary=False)
+    t = interleaved(
+        {
+            "torch": lambda: torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05),
+            "ours": lambda: build_param_groups(model, config, ADAMW_DEFAULTS),
+        },
+        rounds,
+    )
+    return row(
+        f"build groups (no_decay + layer decay from the module tree), {key} ({size} tensors, "
+        "the largest recorded model)",
+        f"{t['ours'].seconds * 1000:.1f} ms: **{t['ours'].ratio:.1f}x** (median of {rounds} "
+        "rounds)",
+        f"torch `AdamW(params)` constructor on the same {size} tensors "
+        f"({t['torch'].seconds * 1000:.2f} ms), interleaved, same process",
+        "—",
+        COMMAND,
+    )
+
+
 def group_count_row() -> str:
-    """Row 2: our group count vs timm's recorded one on every timm fixture."""
+    """Row 3: our group count vs timm's recorded one on every timm fixture."""
     counts = {}
     for key in TIMM:
         record = fixture(key)
@@ -162,7 +194,8 @@ def main() -> None:
     args = parser.parse_args()
     depths = [83, 833] if args.quick else [83, 833, 8333]  # 12 per block + 6: ~1k, 10k, 100k
     rows = build_time_rows(depths, 1 if args.quick else args.rounds)
-    print(*rows, group_count_row(), sep="\n", flush=True)
+    largest = largest_model_row(3 if args.quick else 5 * args.rounds)
+    print(*rows, largest, group_count_row(), sep="\n", flush=True)
 
 
 if __name__ == "__main__":

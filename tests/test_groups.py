@@ -519,8 +519,13 @@ class ResNet(nn.Module):
         self.fc = nn.Linear(4, 10)
 
 
-def test_layer_ids_of_a_torchvision_resnet() -> None:
-    ids = layer_ids(ResNet())
+def test_layer_ids_of_sibling_layers_without_a_container_are_refused_with_a_regex() -> None:
+    # layer1..layer4 here are single Sequential(conv, bn) siblings, no stack of blocks
+    # (torchvision's real ResNet has blocks in each: tests/test_structures.py).
+    with pytest.raises(ConfigError) as err:
+        layer_ids(ResNet())
+    assert str(err.value).endswith(r"e.g. 're:^layer(\d+)\.'")
+    ids = layer_ids(ResNet(), layers=r"re:^layer(\d+)\.")
     assert ids["conv1.weight"] == ids["bn1.bias"] == 0
     assert [ids[f"layer{i}.0.weight"] for i in range(1, 5)] == [1, 2, 3, 4]
     assert ids["layer3.1.bias"] == 3
@@ -824,20 +829,17 @@ def test_no_trainable_parameter_left_is_an_error() -> None:
 
 def test_layer_decay_errors() -> None:
     flat = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    # A stack of single layers is a stack when there is nothing else.
+    assert layer_ids(flat) == {"0.weight": 1, "0.bias": 1, "1.weight": 2, "1.bias": 2}
+    unnumbered = nn.Module()
+    unnumbered.a = nn.Linear(2, 2)
+    unnumbered.b = nn.Linear(2, 2)
     with error(
-        "optim.layer_decay: cannot infer layer ids: no parameter name has a blocks.N, "
-        "layers.N, layer.N, stages.N or layerN component and the model has no "
-        "group_matcher (names look like: '0.weight', '0.bias', '1.weight'); set "
-        "layer_decay.layers to a regex whose group 1 is the block index, e.g. 're:^(\\d+)\\.'"
+        "optim.layer_decay: cannot infer layer ids: the model has no stack of repeated "
+        "blocks; set layer_decay.layers to a regex whose groups number the blocks (no "
+        "module of this model is numbered, so none is suggested)"
     ):
-        build(flat, layer_decay={"rate": 0.5})
-    # ... and the example it gives works as written
-    assert layer_ids(flat, layers=r"re:^(\d+)\.") == {
-        "0.weight": 1,
-        "0.bias": 1,
-        "1.weight": 2,
-        "1.bias": 2,
-    }
+        build(unnumbered, layer_decay={"rate": 0.5})
     with error(
         "optim.layer_decay.layers: '^\\d' has no group; group 1 must capture the block index, "
         "e.g. 'blocks\\.(\\d+)\\.'"

@@ -220,8 +220,8 @@ def param_table(groups: ParamGroups) -> Any:
     """A rich table with every parameter: group, layer id and where it came from, shape, decay.
 
     The ``layer from`` column says which source gave the id (``group_matcher of
-    backbone: blocks``, ``name pattern layers.N``, ``layers regex``, ``after the last
-    block: last``), so a wrong id can be seen before training.
+    backbone: blocks``, ``structure: block of 'encoder.layer'``, ``layers regex``,
+    ``structure: after the last block: last``), so a wrong id can be seen before training.
     """
     from rich.table import Table
 

@@ -2,27 +2,25 @@
 
 Sources, tried in order:
 
-1. ``layer_decay.layers``: a regex whose group 1 is the block index (id = index + 1).
+1. ``layer_decay.layers``: a regex whose groups number the blocks: the distinct values
+   they capture, in order (digits as numbers), are blocks 1, 2, ...; a parameter it does
+   not match is placed by name order (before the first match 0, between two matches the
+   preceding block, after the last match last).
 2. A module's own ``group_matcher(coarse=False)`` (timm's protocol, see
    :mod:`lit_optim.core.groups.matcher`): the model itself or a submodule
    (``backbone``); parameters outside it go last.
-3. Name schemes:
+3. The module tree (:mod:`lit_optim.core.groups.structure`): the main stack of repeated
+   blocks, everything else numbered by where it runs (before the first block -> 0,
+   between two blocks -> the preceding block, after the last -> last). When that stack is
+   a timm-style ViT's (``blocks`` beside ``cls_token`` / ``pos_embed`` / ``patch_embed``
+   at the same prefix), its edges follow timm's ViT ``group_matcher``: ``cls_token``,
+   ``dist_token``, ``reg_token``, ``pos_embed``, ``patch_embed``, ``rel_pos_bias``,
+   ``norm_pre`` -> 0, ``norm*`` -> the last block's id (timm's ``MATCH_PREV_GROUP``),
+   anything else (``fc_norm``, ``head``) -> last.
 
-   * timm ViT-style (``blocks.N`` beside ``cls_token`` / ``pos_embed`` / ``patch_embed``
-     at the same prefix): ``cls_token``, ``dist_token``, ``reg_token``, ``pos_embed``,
-     ``patch_embed``, ``rel_pos_bias``, ``norm_pre`` -> 0, ``blocks.N`` -> N+1, ``norm*``
-     -> the last block's id (timm's ``MATCH_PREV_GROUP``), anything else (``fc_norm``,
-     ``head``) -> last;
-   * BERT-style (``encoder.layer.N``: BERT, RoBERTa, HF ViT): ``embeddings.*`` -> 0,
-     layer N -> N+1, anything else -> last;
-   * generic: the first ``blocks.N`` / ``block.N`` / ``layers.N`` / ``layer.N`` /
-     ``stages.N`` / ``stage.N`` / ``resblocks.N`` / ``h.N`` / ``layerN`` component ->
-     its position in its sequence + 1 (GPT-2 ``h.N``, Llama ``model.layers.N``, T5
-     ``encoder.block.N``, CLIP ``encoder.layers.N``, torchvision ``layer1..4``); several
-     sequences (encoder, decoder) are numbered one after the other; parameters before
-     the first block -> 0 (``wte``, ``embed_tokens``, ``shared``, ``embeddings``),
-     after the last -> last (``ln_f``, ``norm``, ``lm_head``, ``post_layernorm``),
-     between two blocks -> the preceding block's id (T5's ``encoder.final_layer_norm``).
+When the structure is ambiguous (no stack, a stack of one block, two stacks of similar
+size that are not an encoder and a decoder), :class:`ConfigError` names the candidates
+and suggests a ``layers`` regex that was applied to the model before being suggested.
 """
 
 from __future__ import annotations
@@ -36,19 +34,22 @@ from torch import nn
 from lit_optim.core.config import LayerDecay
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups.matcher import find_group_matchers, matcher_layer_ids
-from lit_optim.core.groups.rules import closest_names, quote
+from lit_optim.core.groups.numbering import number_parameters, structure_ids
+from lit_optim.core.groups.positions import (
+    AFTER,
+    BLOCK,
+    PREV,
+    STEM,
+    Kind,
+    regex_layer_ids,
+    resolve,
+)
+from lit_optim.core.groups.suggest import describe, suggestion
 
-__all__ = ["LayerIds", "layer_ids"]
+__all__ = ["LayerIds", "layer_ids", "regex_layer_ids"]
 
 _KEY = "optim.layer_decay"
 
-#: The block components of the generic scheme; group 1/2 = component and index, or
-#: group 3 = torchvision's ``layerN``.
-_BLOCK = re.compile(
-    r"(?:^|\.)(?:(blocks|block|layers|layer|stages|stage|resblocks|h)\.(\d+)|layer(\d+))(?=\.|$)"
-)
-_BERT_LAYER = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
-_BERT_EMBEDDINGS = re.compile(r"(?:^|\.)embeddings\.")
 #: timm's ViT ``group_matcher(coarse=False)`` stems (all ViT-style timm models together).
 _VIT_STEMS = (
     "cls_token",
@@ -66,10 +67,6 @@ _VIT_ANCHORS = ("cls_token", "reg_token", "pos_embed", "patch_embed")
 _VIT = re.compile(rf"({'|'.join(_VIT_STEMS)})|blocks\.(\d+)|(norm)")
 _VIT_FIRST_BLOCK = re.compile(r"^((?:[^.]+\.)*?)blocks\.\d+\.")
 
-# Position kinds (see _resolve).
-_STEM, _BLOCK_KIND, _PREV, _AFTER, _POSITIONAL = range(5)
-_Kind = tuple[int, str, int, str]  # (kind, sequence key, block index, source label)
-
 
 @dataclass
 class LayerIds:
@@ -84,17 +81,19 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
     """Layer id of every parameter (in ``names`` order) and the layer count.
 
     Args:
-        model: The model (searched for a ``group_matcher``).
+        model: The model (searched for a ``group_matcher``, else read for its stack of
+            blocks).
         names: Its normalised parameter names, as :func:`~.names.collect` lists them.
         spec: The ``layer_decay`` section.
 
     Raises:
-        ConfigError: No source gives layer ids, the ``layers`` regex is bad, or
-            ``num_layers`` is too small.
+        ConfigError: No source gives layer ids (the message names the candidates and
+            suggests a ``layers`` regex), the ``layers`` regex is bad, or ``num_layers``
+            is too small.
 
     """
     if spec.layers is not None:
-        ids, sources = _resolve(_classify_by_regex(names, spec.layers), raw=True)
+        ids, sources = regex_layer_ids(names, spec.layers)
     else:
         matchers = find_group_matchers(model)
         if len(matchers) > 1:
@@ -102,8 +101,7 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
             raise ConfigError(
                 _KEY,
                 f"several submodules have a group_matcher ({shown}), so there is no single "
-                "layer order; set layer_decay.layers to a regex whose group 1 is the block "
-                f"index, e.g. {quote(_example(names))}",
+                f"layer order; {suggestion(model, names)}",
             )
         if matchers:
             prefix, module = matchers[0]
@@ -112,17 +110,7 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
                 names, prefix, module.group_matcher(coarse=False), where
             )
         else:
-            kinds = _classify_auto(names)
-            if not any(kind == _BLOCK_KIND for kind, _, _, _ in kinds):
-                raise ConfigError(
-                    _KEY,
-                    "cannot infer layer ids: no parameter name has a blocks.N, layers.N, "
-                    "layer.N, stages.N or layerN component and the model has no "
-                    f"group_matcher (names look like: {', '.join(map(repr, names[:3]))}); "
-                    "set layer_decay.layers to a regex whose group 1 is the block index, "
-                    f"e.g. {quote(_example(names))}",
-                )
-            ids, sources = _resolve(kinds, raw=False)
+            ids, sources = _from_structure(model, names)
     top = max(ids)
     if spec.num_layers is None:
         return LayerIds(ids, sources, top + 1)
@@ -136,94 +124,33 @@ def layer_ids(model: nn.Module, names: Sequence[str], spec: LayerDecay) -> Layer
     return LayerIds(ids, sources, spec.num_layers)
 
 
-def _example(names: Sequence[str]) -> str:
-    """A ``layers`` regex that works on these names: their most numbered component."""
-    best, best_count = "", 0
-    seen: dict[str, set[str]] = {}
-    for name in names:
-        parts = name.split(".")
-        for i, part in enumerate(parts[:-1]):
-            m = re.fullmatch(r"([A-Za-z_]*?)(\d+)", part)
-            if m is None:
-                continue
-            head = "".join(re.escape(p) + r"\." for p in parts[:i])
-            regex = f"re:^{head}{re.escape(m.group(1))}(\\d+)\\."
-            indices = seen.setdefault(regex, set())
-            indices.add(m.group(2))
-            if len(indices) > best_count:
-                best, best_count = regex, len(indices)
-            break
-    return best or r"re:^encoder\.(\d+)\."
-
-
-def _classify_by_regex(names: Sequence[str], pattern: str) -> list[_Kind]:
-    key = f"{_KEY}.layers"
-    body = pattern[3:] if pattern.startswith("re:") else pattern
-    try:
-        rx = re.compile(body)
-    except re.error as err:
+def _from_structure(model: nn.Module, names: Sequence[str]) -> tuple[list[int], list[str]]:
+    found = structure_ids(model, number=False)
+    if found.problem:
         raise ConfigError(
-            key, f"invalid regex {quote(body)}: {err}; e.g. 're:^blocks\\.(\\d+)\\.'"
-        ) from None
-    if rx.groups < 1:
-        raise ConfigError(
-            key,
-            f"{quote(body)} has no group; group 1 must capture the block index, "
-            "e.g. 'blocks\\.(\\d+)\\.'",
+            _KEY,
+            f"cannot infer layer ids: {found.problem}{describe(found.stacks)}; "
+            f"{suggestion(model, names, found.stacks)}",
         )
-    kinds: list[_Kind] = []
-    for name in names:
-        m = rx.search(name)
-        if m is None or m.group(1) is None:
-            kinds.append((_POSITIONAL, "", 0, ""))
-            continue
-        text = m.group(1)
-        if not text.isdigit():
-            raise ConfigError(
-                key,
-                f"group 1 captured {text!r} in {name!r}; it must capture a block index "
-                "(digits), e.g. 'blocks\\.(\\d+)\\.'",
-            )
-        kinds.append((_BLOCK_KIND, "", int(text), "layers regex"))
-    if all(kind != _BLOCK_KIND for kind, _, _, _ in kinds) and names:
-        near = closest_names(pattern, names)
-        hint = (
-            f"closest: {', '.join(map(repr, near))}"
-            if near
-            else (f"names look like: {', '.join(map(repr, names[:3]))}")
-        )
-        raise ConfigError(key, f"{quote(pattern)} matched no parameter ({hint})")
-    return kinds
-
-
-def _classify_auto(names: Sequence[str]) -> list[_Kind]:
-    prefix = _timm_vit_prefix(names)
-    if prefix is not None:
-        return _classify_vit(names, prefix)
-    if any(_BERT_LAYER.search(name) for name in names):
-        out: list[_Kind] = []
-        for name in names:
-            m = _BERT_LAYER.search(name)
-            if m is not None:
-                seq = name[: m.start(1)]
-                out.append((_BLOCK_KIND, seq, int(m.group(1)), "name pattern encoder.layer.N"))
-            elif _BERT_EMBEDDINGS.search(name):
-                out.append((_STEM, "", 0, "name pattern embeddings"))
-            else:
-                out.append((_AFTER, "", 0, ""))
-        return out
-    out = []
-    for name in names:
-        m = _BLOCK.search(name)
-        if m is None:
-            out.append((_POSITIONAL, "", 0, ""))
-        elif m.group(2) is not None:
-            seq = name[: m.start(2)]
-            out.append((_BLOCK_KIND, seq, int(m.group(2)), f"name pattern {m.group(1)}.N"))
-        else:
-            seq = name[: m.start(3)]
-            out.append((_BLOCK_KIND, seq, int(m.group(3)), "name pattern layerN"))
-    return out
+    stack = found.stacks[0]
+    prefix = _timm_vit_prefix(names) if len(found.stacks) == 1 else None
+    if prefix is not None and not stack.staged and stack.where == prefix + "blocks":
+        return resolve(_classify_vit(names, prefix), raw=False)
+    by_name, inside = number_parameters(model, found.stacks)
+    ids = [by_name[n] for n in names]
+    last = max(ids)
+    where = " + ".join(repr(s.where) for s in found.stacks)
+    labels = {
+        "block": f"structure: block of {where}",
+        0: "structure: before the first block: 0",
+        last: "structure: after the last block: last",
+    }
+    between = "structure: between blocks: the preceding block"
+    sources = [
+        labels["block"] if n in inside else labels.get(i, between)
+        for n, i in zip(names, ids, strict=True)
+    ]
+    return ids, sources
 
 
 def _timm_vit_prefix(names: Sequence[str]) -> str | None:
@@ -232,75 +159,37 @@ def _timm_vit_prefix(names: Sequence[str]) -> str | None:
         m = _VIT_FIRST_BLOCK.match(name)
         if m is not None:
             prefix = m.group(1)
-            stems = tuple(prefix + s for s in _VIT_ANCHORS)
-            return prefix if any(n.startswith(stems) for n in names) else None
+            # Whole components only: SegFormer's patch_embeddings is no patch_embed.
+            exact = {prefix + s for s in _VIT_ANCHORS}
+            stems = tuple(prefix + s + "." for s in _VIT_ANCHORS)
+            return prefix if any(n in exact or n.startswith(stems) for n in names) else None
     return None
 
 
-def _classify_vit(names: Sequence[str], prefix: str) -> list[_Kind]:
+def _classify_vit(names: Sequence[str], prefix: str) -> list[Kind]:
     seq = prefix + "blocks."
     start = len(prefix)
-    after = (_AFTER, "", 0, "")
+    after = (AFTER, "", 0, "")
     match = _VIT.match
-    out: list[_Kind] = []
+    out: list[Kind] = []
+    blocks: dict[str, Kind] = {}  # "12" -> its kind: one tuple per block, no regex per name
+    cut = len(seq)
     for name in names:
+        if name.startswith(seq):
+            index = name[cut:].partition(".")[0]
+            kind = blocks.get(index)
+            if kind is None and index.isdigit():
+                kind = blocks[index] = (BLOCK, seq, int(index), "ViT names: blocks.N")
+            if kind is not None:
+                out.append(kind)
+                continue
         m = match(name, start) if name.startswith(prefix) else None
         if m is None:
             out.append(after)
         elif m.lastindex == 2:
-            out.append((_BLOCK_KIND, seq, int(m.group(2)), "ViT names: blocks.N"))
+            out.append((BLOCK, seq, int(m.group(2)), "ViT names: blocks.N"))
         elif m.lastindex == 1:
-            out.append((_STEM, "", 0, f"ViT names: {m.group(1)}"))
+            out.append((STEM, "", 0, f"ViT names: {m.group(1)}"))
         else:
-            out.append((_PREV, "", 0, "ViT names: norm joins the last block"))
+            out.append((PREV, "", 0, "ViT names: norm joins the last block"))
     return out
-
-
-def _resolve(kinds: Sequence[_Kind], raw: bool) -> tuple[list[int], list[str]]:
-    """Turn positions into ids: stem 0, blocks 1.., ``_PREV`` = last block, after = last."""
-    spans: dict[str, list[int]] = {}  # sequence -> [min index, max index], first-seen order
-    first = final = -1
-    for k, (kind, seq, idx, _) in enumerate(kinds):
-        if kind == _BLOCK_KIND:
-            span = spans.get(seq)
-            if span is None:
-                spans[seq] = [idx, idx]
-            elif idx < span[0]:
-                span[0] = idx
-            elif idx > span[1]:
-                span[1] = idx
-            final = k
-            if first < 0:
-                first = k
-    # Block id = offset[seq] + index: sequences are numbered one after the other from 1.
-    offsets: dict[str, int] = {}
-    total = 0
-    for seq, (lo, hi) in spans.items():
-        offsets[seq] = 1 if raw else total - lo + 1
-        total += hi - lo + 1
-    last_block = max(offsets[seq] + hi for seq, (_, hi) in spans.items())
-    last = last_block + 1
-    ids: list[int] = []
-    sources: list[str] = []
-    current = 0
-    for k, (kind, seq, idx, label) in enumerate(kinds):
-        if kind == _BLOCK_KIND:
-            current = offsets[seq] + idx
-            ids.append(current)
-            sources.append(label)
-        elif kind == _STEM:
-            ids.append(0)
-            sources.append(label)
-        elif kind == _PREV:
-            ids.append(last_block)
-            sources.append(label)
-        elif kind == _AFTER or k > final:
-            ids.append(last)
-            sources.append("after the last block: last")
-        elif k < first:
-            ids.append(0)
-            sources.append("before the first block: 0")
-        else:
-            ids.append(current)
-            sources.append("between blocks: the preceding block")
-    return ids, sources

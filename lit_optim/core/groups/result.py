@@ -27,7 +27,7 @@ class ParamInfo:
         frozen: Whether it is left out of the optimizer.
         tensor: The parameter itself.
         layer_source: Where the layer id came from (``"group_matcher of backbone"``,
-            ``"name pattern blocks.N"``, ``"layers regex"``, ...), else ``None``.
+            ``"structure: block of 'blocks'"``, ``"layers regex"``, ...), else ``None``.
 
     """
 
