@@ -1,0 +1,198 @@
+r"""Other libraries' schedule argument names (torch, timm, Hugging Face) and their lit_optim form.
+
+lit_optim has one vocabulary (``total``, ``min_factor``, ``"cosine"``); users arrive with
+torch's (``T_max``, ``eta_min``, ``total_iters``), timm's (``t_initial``, ``lr_min``) or
+Hugging Face's (``num_warmup_steps``, ``lr_end``). When a schedule is given such a name,
+:func:`unknown_arguments_message` says what it is here and how to convert the value,
+for every wrong argument of the section at once. The schedule reference
+(``lit-optim schedules``) lists the same renames per schedule (:func:`renames_of`).
+
+Example:
+    >>> from lit_optim.core.schedules import Linear
+    >>> msg = unknown_arguments_message(Linear, {"end_factor": 0.1, "total_iters": 5},
+    ...                                 ["start_factor", "min_factor", "total"])
+    >>> print(msg.replace("; ", ";\n"))
+    unknown arguments of Linear: end_factor -> min_factor: 0.1;
+    total_iters -> total: 5 (valid: start_factor, min_factor, total)
+
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from lit_optim.core.errors import closest
+
+__all__ = ["FOREIGN_NAMES", "hint", "renames_of", "unknown_arguments_message"]
+
+#: A foreign argument name -> ``(argument the schedule must have, or None for any, hint)``,
+#: first applicable entry wins. ``{v}`` in a hint is the value given. Entries with an
+#: argument are renames (listed by ``lit-optim schedules``); the others explain where the
+#: value goes instead.
+FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
+    # torch.optim.lr_scheduler
+    "T_max": (("total", "total: {v}"),),
+    "eta_min": (("min_factor", "min_factor = eta_min / base lr ({v} / lr)"),),
+    "total_iters": (
+        ("total", "total: {v}"),
+        (
+            "factor",
+            "Constant has no end; torch's ConstantLR(factor, total_iters) is "
+            "optim.warmup: {{steps: {v}, start_factor: factor, mode: constant}} with no schedule",
+        ),
+    ),
+    "end_factor": (("min_factor", "min_factor: {v}"),),
+    "start_factor": (
+        (None, "a ramp in front of the schedule is optim.warmup: {{start_factor: {v}, steps: N}}"),
+    ),
+    "gamma": (
+        ("decay", "decay: {v} (the peak's factor from one cycle to the next)"),
+        (None, "gamma is the factor of Step, MultiStep and Exponential; this schedule has none"),
+    ),
+    "step_size": (
+        ("milestones", "milestones: [s, 2 s, ...] (step_size is Step's)"),
+        (None, "step_size is Step's; use class_path: Step"),
+    ),
+    "milestones": (
+        ("boundaries", "boundaries: {v} (SequentialLR's milestones)"),
+        ("step_size", "milestones are MultiStep's; use class_path: MultiStep"),
+        (None, "milestones are MultiStep's; use class_path: MultiStep"),
+    ),
+    "T_0": (("period", "period: {v}"),),
+    "T_mult": (("period_mult", "period_mult: {v}"),),
+    "max_lr": ((None, "the peak lr is the optimizer's lr: optim.optimizer.init_args.lr: {v}"),),
+    "pct_start": (
+        (None, "a warmup over a fraction of the run is optim.warmup: {{fraction: {v}}}"),
+    ),
+    "anneal_strategy": (("anneal", "anneal: cosine or linear (torch's 'cos' is 'cosine')"),),
+    "total_steps": (
+        ("total", "total: {v}, or leave it out for the whole run"),
+        (None, "drop it: the run length comes from the trainer"),
+    ),
+    "epochs": ((None, "drop it: the run length comes from the trainer"),),
+    "steps_per_epoch": ((None, "drop it: the run length comes from the trainer"),),
+    "cycle_momentum": (
+        (None, "schedules drive the lr only; cycle momentum with optim.momentum_schedule"),
+    ),
+    "base_momentum": (
+        (None, "schedules drive the lr only; cycle momentum with optim.momentum_schedule"),
+    ),
+    "max_momentum": (
+        (None, "schedules drive the lr only; cycle momentum with optim.momentum_schedule"),
+    ),
+    "lr_lambda": (("expr", "expr: '<expression of step>' or fn: my_pkg.my_factor"),),
+    "schedulers": (("schedules", "schedules: [...] (lit_optim schedules, by name or spec)"),),
+    "last_epoch": ((None, "drop it: a resumed run restores the step (--ckpt_path)"),),
+    "verbose": ((None, "drop it: LRLogger logs every lr"),),
+    "lr": ((None, "the lr is the optimizer's: optim.optimizer.init_args.lr"),),
+    # Warmup, as a schedule argument (torch, Hugging Face, T5)
+    "warmup_steps": (
+        ("timescale", "timescale: {v} (T5's warmup_steps)"),
+        ("warmup", "warmup = warmup_steps / run length (a fraction of the run)"),
+        (None, "a warmup is its own key: optim.warmup: {{steps: {v}}}"),
+    ),
+    "num_warmup_steps": (
+        ("warmup", "warmup = num_warmup_steps / run length (a fraction of the run)"),
+        (None, "a warmup is its own key: optim.warmup: {{steps: {v}}}"),
+    ),
+    # timm.scheduler
+    "t_initial": (("period", "period: {v}"), ("total", "total: {v}")),
+    "lr_min": (("min_factor", "min_factor = lr_min / base lr ({v} / lr)"),),
+    "cycle_mul": (("period_mult", "period_mult: {v}"),),
+    "cycle_decay": (("decay", "decay: {v}"),),
+    "cycle_limit": (("cycles", "cycles: {v}"),),
+    "decay_t": (("step_size", "step_size: {v}"),),
+    "decay_rate": (("gamma", "gamma: {v}"),),
+    "warmup_t": ((None, "a warmup is its own key: optim.warmup: {{steps: {v}}}"),),
+    "warmup_lr_init": ((None, "optim.warmup.start_factor = warmup_lr_init / base lr ({v} / lr)"),),
+    "warmup_prefix": ((None, "optim.warmup.overlap = not warmup_prefix"),),
+    # Hugging Face transformers.optimization
+    "num_training_steps": (
+        ("total", "total: {v}, or leave it out for the whole run"),
+        (None, "drop it: the run length comes from the trainer"),
+    ),
+    "num_cycles": (("waves", "waves: {v}"), ("cycles", "cycles: {v}")),
+    "lr_end": (("min_factor", "min_factor = lr_end / base lr ({v} / lr)"),),
+    "min_lr": (("min_factor", "min_factor = min_lr / base lr ({v} / lr)"),),
+    "min_lr_ratio": (("min_factor", "min_factor: {v}"),),
+    "num_decay_steps": (("decay", "decay = num_decay_steps / run length (a fraction)"),),
+    "num_stable_steps": (
+        ("decay", "drop it: the stable phase is what warmup and decay leave of the run"),
+    ),
+    "decay_type": (("decay_shape", "decay_shape: {v} (Hugging Face's '1-sqrt' is 'sqrt')"),),
+}
+
+
+def hint(name: str, value: Any, params: Sequence[str]) -> str | None:
+    """What the foreign argument ``name`` is for a schedule taking ``params``, or ``None``.
+
+    Example:
+        >>> hint("T_max", 100, ["min_factor", "total"])
+        'T_max -> total: 100'
+        >>> hint("warmup_steps", 500, ["power", "total"])
+        'warmup_steps -> a warmup is its own key: optim.warmup: {steps: 500}'
+        >>> hint("powr", 1, ["power"]) is None
+        True
+
+    """
+    for needs, text in FOREIGN_NAMES.get(name, ()):
+        if needs is None or needs in params:
+            return f"{name} -> {text.format(v=_show(value))}"
+    return None
+
+
+def renames_of(params: Sequence[str]) -> dict[str, str]:
+    """``{foreign name: lit_optim argument}`` for a schedule taking ``params``.
+
+    Example:
+        >>> renames_of(["min_factor", "total", "waves", "k_decay"])["T_max"]
+        'total'
+
+    """
+    found = {}
+    for name, entries in FOREIGN_NAMES.items():
+        for needs, _ in entries:
+            if needs is None or needs in params:
+                if needs is not None and needs != name:
+                    found[name] = needs
+                break
+    return found
+
+
+def unknown_arguments_message(
+    cls: type, init_args: Mapping[str, Any], params: Sequence[str]
+) -> str | None:
+    """The reason for every argument of ``init_args`` that ``cls`` does not take, in one text.
+
+    Args:
+        cls: The schedule class.
+        init_args: The arguments given.
+        params: The arguments ``cls`` takes.
+
+    Returns:
+        ``None`` when every argument is known; else one message naming each wrong argument
+        with its lit_optim equivalent and conversion (or its closest valid name).
+
+    """
+    wrong = [str(a) for a in init_args if a not in params]
+    if not wrong:
+        return None
+    valid = f"(valid: {', '.join(params) or 'none'})"
+    hints = {a: hint(a, init_args[a], params) for a in wrong}
+    if len(wrong) == 1 and hints[wrong[0]] is None:
+        return f"unknown argument of {cls.__name__}{closest(wrong[0], params)} {valid}"
+    parts = []
+    for a in wrong:
+        parts.append(hints[a] or f"{a}: unknown{closest(a, params)}")
+    what = "argument" if len(wrong) == 1 else "arguments"
+    return f"unknown {what} of {cls.__name__}: {'; '.join(parts)} {valid}"
+
+
+def _show(value: Any) -> str:
+    # YAML's spelling, as the user wrote it: 1e-05 rather than 1e-05's repr quirks, lists as [..]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
