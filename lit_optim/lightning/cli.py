@@ -26,9 +26,15 @@ from lit_optim.core.config import OptimConfig
 from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, preview
-from lit_optim.core.schedules import build_schedule
 from lit_optim.core.several import preview_several
+from lit_optim.core.validate import validate_section
 from lit_optim.lightning.callbacks import PlateauResumeFix
+from lit_optim.lightning.commands import (  # noqa: F401  (re-exported: tools import them here)
+    DEFAULT_CONFIG,
+    TOOL_COMMANDS,
+    TRAINER_COMMANDS,
+    with_default_config,
+)
 from lit_optim.lightning.finetuning import check_lr_callbacks
 from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.messages import bad_config_message
@@ -45,9 +51,6 @@ from lit_optim.lightning.several import check_manual_optimization
 from lit_optim.lightning.startup import StartupOutput
 from lit_optim.lightning.types import OptimSection
 
-DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
-TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-TOOL_COMMANDS = ("plot", "groups", "compare", "lr-find")
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
 
 tools (each resolves the run as fit would, without training; see `lit-optim <tool> -h`):
@@ -139,9 +142,7 @@ class LitOptimCLI(LightningCLI):
         #: The validated top-level section (``None``: none was given, whatever its values).
         self.cli_optim: OptimConfig | None = None
         if section is not None:
-            plain = dict(section) if isinstance(section, Mapping) else section
-            self.cli_optim = OptimConfig.from_dict(plain)
-            check_schedules(plain)
+            self.cli_optim = validate_section(section)
 
     def _config_section_raw(self, config: Any) -> Any:
         subcommand = config.get("subcommand")
@@ -215,20 +216,6 @@ def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:
     )
 
 
-def check_schedules(optim: Any) -> None:
-    """Build the global and every per-group lit_optim schedule spec, naming its key path."""
-    names = ("schedule", "momentum_schedule", "weight_decay_schedule")
-    specs = [(f"optim.{n}", optim.get(n)) for n in names]
-    for i, rule in enumerate(optim.get("groups") or []):
-        rule = getattr(rule, "init_args", rule)  # a list item may be {class_path, init_args}
-        if hasattr(rule, "get"):
-            specs.extend((f"optim.groups[{i}].{n}", rule.get(n)) for n in names)
-    for key, spec in specs:
-        spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
-        if isinstance(spec, Mapping) and not is_torch_scheduler(spec):
-            build_schedule(spec, key)
-
-
 def preflight(
     model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
 ) -> list[tuple[str, Any]]:
@@ -262,13 +249,3 @@ def preflight(
 
 # Run length used to validate a schedule whose real length only ``fit`` can know.
 _PLACEHOLDER_STEPS = 10**6
-
-
-def with_default_config(args: list[str]) -> list[str]:
-    """Prepend the embedded demo config when a trainer command has neither config nor model."""
-    if not args or args[0] not in TRAINER_COMMANDS:
-        return args
-    given = {a.split("=")[0] for a in args[1:]}
-    if given & {"--config", "-c", "--model"}:
-        return args
-    return [args[0], "--config", str(DEFAULT_CONFIG), *args[1:]]

@@ -17,16 +17,16 @@ import sys
 from argparse import ArgumentError
 from pathlib import Path
 
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
-
 from lit_optim.core.errors import ConfigError
-from lit_optim.lightning.cli import LitOptimCLI, with_default_config
-from lit_optim.lightning.messages import bad_config_message
-from lit_optim.tools.resolve import resolve_run
+from lit_optim.lightning.commands import TOOL_COMMANDS, with_default_config
+from lit_optim.tools.precheck import precheck
+
+# Lightning is imported only past the fast path (precheck): a refused config exits 2 in
+# about the time of `import torch` instead of waiting seconds for Lightning.
 
 __all__ = ["main", "run_tool"]
 
-TOOLS = ("plot", "groups", "compare", "lr-find")
+TOOLS = TOOL_COMMANDS
 
 
 def run_tool(name: str, args: list[str]) -> None:
@@ -59,6 +59,11 @@ def run_tool(name: str, args: list[str]) -> None:
         compare_command(
             rest, optim_files=opts.optim, out=opts.output, metric=opts.metric, mode=opts.mode
         )
+    elif name == "schedules":
+        opts = _schedules_parser().parse_args(args)
+        from lit_optim.tools.schedules_ref import schedules_command
+
+        schedules_command(markdown=opts.markdown)
     elif name == "lr-find":
         opts, rest = _lr_find_parser().parse_known_args(args)
         from lit_optim.tools.lr_find import lr_find_command
@@ -84,6 +89,7 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
     from rich.console import Console
 
     from lit_optim.lightning.table import group_table, param_table, render
+    from lit_optim.tools.resolve import resolve_run
 
     run = resolve_run(cli_args, several=True)
     if run.several is not None:
@@ -148,6 +154,17 @@ def _groups_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _schedules_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lit-optim schedules",
+        description="List every registered schedule with its arguments, defaults and the "
+        "names torch, timm and Hugging Face give them (read from the code).",
+        allow_abbrev=False,
+    )
+    p.add_argument("--markdown", action="store_true", help="print docs/schedules.md")
+    return p
+
+
 def _lr_find_parser() -> argparse.ArgumentParser:
     p = _parser(
         "lr-find",
@@ -205,9 +222,23 @@ def main(argv: list[str] | None = None) -> None:
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     try:
+        precheck(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if args and args[0] == "schedules":  # reads the code only: no Lightning needed
+        run_tool(args[0], args[1:])
+        return
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    from lit_optim.lightning.messages import bad_config_message
+
+    try:
         if args and args[0] in TOOLS:
             run_tool(args[0], args[1:])
             return
+        from lit_optim.lightning.cli import LitOptimCLI
+
         # LightningCLI reads sys.argv itself (and warns when given both); hand it ours.
         sys.argv = [saved_argv[0] if saved_argv else "lit-optim", *with_default_config(args)]
         LitOptimCLI()

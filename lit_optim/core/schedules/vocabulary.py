@@ -26,10 +26,11 @@ from lit_optim.core.errors import closest
 
 __all__ = ["FOREIGN_NAMES", "hint", "renames_of", "unknown_arguments_message"]
 
-#: A foreign argument name -> ``(argument the schedule must have, or None for any, hint)``,
-#: first applicable entry wins. ``{v}`` in a hint is the value given. Entries with an
-#: argument are renames (listed by ``lit-optim schedules``); the others explain where the
-#: value goes instead.
+#: A foreign argument name -> ``(where it applies, hint)``, the first applicable entry wins:
+#: ``"arg"`` applies to every schedule taking ``arg``, ``"Schedule.arg"`` to that schedule
+#: only, ``None`` to any. ``{v}`` in a hint is the value given. A hint that starts with the
+#: argument (``total: {v}``, ``min_factor = ...``) is a rename, listed by
+#: ``lit-optim schedules``; the others say where the value goes instead.
 FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
     # torch.optim.lr_scheduler
     "T_max": (("total", "total: {v}"),),
@@ -37,7 +38,7 @@ FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
     "total_iters": (
         ("total", "total: {v}"),
         (
-            "factor",
+            "Constant.factor",
             "Constant has no end; torch's ConstantLR(factor, total_iters) is "
             "optim.warmup: {{steps: {v}, start_factor: factor, mode: constant}} with no schedule",
         ),
@@ -47,11 +48,11 @@ FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
         (None, "a ramp in front of the schedule is optim.warmup: {{start_factor: {v}, steps: N}}"),
     ),
     "gamma": (
-        ("decay", "decay: {v} (the peak's factor from one cycle to the next)"),
+        ("CosineRestarts.decay", "decay: {v} (the peak's factor from one cycle to the next)"),
         (None, "gamma is the factor of Step, MultiStep and Exponential; this schedule has none"),
     ),
     "step_size": (
-        ("milestones", "milestones: [s, 2 s, ...] (step_size is Step's)"),
+        ("milestones", "MultiStep takes milestones: [s, 2 s, ...]; step_size is Step's"),
         (None, "step_size is Step's; use class_path: Step"),
     ),
     "milestones": (
@@ -88,19 +89,19 @@ FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
     "lr": ((None, "the lr is the optimizer's: optim.optimizer.init_args.lr"),),
     # Warmup, as a schedule argument (torch, Hugging Face, T5)
     "warmup_steps": (
-        ("timescale", "timescale: {v} (T5's warmup_steps)"),
-        ("warmup", "warmup = warmup_steps / run length (a fraction of the run)"),
+        ("InverseSqrt.timescale", "timescale: {v} (T5's warmup_steps)"),
+        ("WarmupStableDecay.warmup", "warmup = warmup_steps / run length (a fraction)"),
         (None, "a warmup is its own key: optim.warmup: {{steps: {v}}}"),
     ),
     "num_warmup_steps": (
-        ("warmup", "warmup = num_warmup_steps / run length (a fraction of the run)"),
+        ("WarmupStableDecay.warmup", "warmup = num_warmup_steps / run length (a fraction)"),
         (None, "a warmup is its own key: optim.warmup: {{steps: {v}}}"),
     ),
     # timm.scheduler
-    "t_initial": (("period", "period: {v}"), ("total", "total: {v}")),
+    "t_initial": (("CosineRestarts.period", "period: {v}"), ("total", "total: {v}")),
     "lr_min": (("min_factor", "min_factor = lr_min / base lr ({v} / lr)"),),
     "cycle_mul": (("period_mult", "period_mult: {v}"),),
-    "cycle_decay": (("decay", "decay: {v}"),),
+    "cycle_decay": (("CosineRestarts.decay", "decay: {v}"),),
     "cycle_limit": (("cycles", "cycles: {v}"),),
     "decay_t": (("step_size", "step_size: {v}"),),
     "decay_rate": (("gamma", "gamma: {v}"),),
@@ -112,52 +113,68 @@ FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
         ("total", "total: {v}, or leave it out for the whole run"),
         (None, "drop it: the run length comes from the trainer"),
     ),
-    "num_cycles": (("waves", "waves: {v}"), ("cycles", "cycles: {v}")),
+    "num_cycles": (("Cosine.waves", "waves: {v}"), ("CosineRestarts.cycles", "cycles: {v}")),
     "lr_end": (("min_factor", "min_factor = lr_end / base lr ({v} / lr)"),),
     "min_lr": (("min_factor", "min_factor = min_lr / base lr ({v} / lr)"),),
     "min_lr_ratio": (("min_factor", "min_factor: {v}"),),
-    "num_decay_steps": (("decay", "decay = num_decay_steps / run length (a fraction)"),),
-    "num_stable_steps": (
-        ("decay", "drop it: the stable phase is what warmup and decay leave of the run"),
+    "num_decay_steps": (
+        ("WarmupStableDecay.decay", "decay = num_decay_steps / run length (a fraction)"),
     ),
-    "decay_type": (("decay_shape", "decay_shape: {v} (Hugging Face's '1-sqrt' is 'sqrt')"),),
+    "num_stable_steps": (
+        (
+            "WarmupStableDecay.decay",
+            "drop it: the stable phase is what warmup and decay leave of the run",
+        ),
+    ),
+    "decay_type": (
+        ("WarmupStableDecay.decay_shape", "decay_shape: {v} (Hugging Face's '1-sqrt' is 'sqrt')"),
+    ),
 }
 
 
-def hint(name: str, value: Any, params: Sequence[str]) -> str | None:
-    """What the foreign argument ``name`` is for a schedule taking ``params``, or ``None``.
+def hint(name: str, value: Any, schedule: str, params: Sequence[str]) -> str | None:
+    """What the foreign argument ``name`` is for ``schedule`` (taking ``params``), or ``None``.
 
     Example:
-        >>> hint("T_max", 100, ["min_factor", "total"])
+        >>> hint("T_max", 100, "Cosine", ["min_factor", "total"])
         'T_max -> total: 100'
-        >>> hint("warmup_steps", 500, ["power", "total"])
+        >>> hint("warmup_steps", 500, "Poly", ["power", "total"])
         'warmup_steps -> a warmup is its own key: optim.warmup: {steps: 500}'
-        >>> hint("powr", 1, ["power"]) is None
+        >>> hint("powr", 1, "Poly", ["power"]) is None
         True
 
     """
-    for needs, text in FOREIGN_NAMES.get(name, ()):
-        if needs is None or needs in params:
-            return f"{name} -> {text.format(v=_show(value))}"
-    return None
+    entry = _entry(name, schedule, params)
+    return None if entry is None else f"{name} -> {entry[1].format(v=_show(value))}"
 
 
-def renames_of(params: Sequence[str]) -> dict[str, str]:
-    """``{foreign name: lit_optim argument}`` for a schedule taking ``params``.
+def renames_of(schedule: str, params: Sequence[str]) -> dict[str, str]:
+    """``{foreign name: lit_optim argument}`` for ``schedule`` taking ``params``.
 
     Example:
-        >>> renames_of(["min_factor", "total", "waves", "k_decay"])["T_max"]
+        >>> renames_of("Cosine", ["min_factor", "total", "waves", "k_decay"])["T_max"]
         'total'
 
     """
     found = {}
-    for name, entries in FOREIGN_NAMES.items():
-        for needs, _ in entries:
-            if needs is None or needs in params:
-                if needs is not None and needs != name:
-                    found[name] = needs
-                break
+    for name in FOREIGN_NAMES:
+        entry = _entry(name, schedule, params)
+        if entry is None or entry[0] is None:
+            continue
+        arg = entry[0].rpartition(".")[2]
+        if arg != name and entry[1].startswith((f"{arg}:", f"{arg} =")):
+            found[name] = arg
     return found
+
+
+def _entry(name: str, schedule: str, params: Sequence[str]) -> tuple[str | None, str] | None:
+    for where, text in FOREIGN_NAMES.get(name, ()):
+        if where is None:
+            return where, text
+        owner, _, arg = where.rpartition(".")
+        if arg in params and owner in ("", schedule):
+            return where, text
+    return None
 
 
 def unknown_arguments_message(
@@ -179,7 +196,7 @@ def unknown_arguments_message(
     if not wrong:
         return None
     valid = f"(valid: {', '.join(params) or 'none'})"
-    hints = {a: hint(a, init_args[a], params) for a in wrong}
+    hints = {a: hint(a, init_args[a], cls.__name__, params) for a in wrong}
     if len(wrong) == 1 and hints[wrong[0]] is None:
         return f"unknown argument of {cls.__name__}{closest(wrong[0], params)} {valid}"
     parts = []
