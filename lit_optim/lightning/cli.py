@@ -41,6 +41,8 @@ from lit_optim.lightning.messages import bad_config_message
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.lightning.modes import add_modes_callback
 from lit_optim.lightning.optim_args import OPTIM_FLAG, layer_optim_args
+from lit_optim.lightning.optim_help import OPTIM_HELP_TITLE, optim_keys_help
+from lit_optim.lightning.output import RunLocations, drop_version_number, quiet_warnings
 from lit_optim.lightning.resume import (
     check_resume,
     continue_version,
@@ -81,10 +83,13 @@ class LitOptimCLI(LightningCLI):
             "exit_on_error": False,
             "description": DESCRIPTION,
             "formatter_class": _HelpFormatter,
+            # the optim: keys in `fit --help` keep their line breaks
+            **{c: {"formatter_class": _HelpFormatter} for c in TRAINER_COMMANDS},
             **(kwargs.get("parser_kwargs") or {}),
         }
         # Lightning's banner, seed line and tips wait until the config has passed, so a
         # refused config prints its error line first (see lightning/startup.py).
+        quiet_warnings()
         self._startup = StartupOutput()
         self._startup.hold()
         try:
@@ -120,10 +125,12 @@ class LitOptimCLI(LightningCLI):
             OPTIM_FLAG,
             type=Optional[OptimSection],  # noqa: UP045  (jsonargparse reads the typing form)
             default=None,
-            help="Optimizer, param groups and schedule (see lit_optim.OptimConfig). "
+            help="Optimizer, param groups and schedule (its keys: 'the optim: section' at the "
+            "end of this help). "
             "Layered like configs: --optim '{...}' or --optim FILE merges a section, "
             "--optim.KEY VALUE sets one value (--optim.warmup.steps 10).",
         )
+        parser.add_argument_group(OPTIM_HELP_TITLE, description=optim_keys_help())
 
     def parse_arguments(self, parser: Any, args: Any) -> None:
         """Parse, with the ``optim:`` section layered by us and validated before anything runs.
@@ -151,6 +158,8 @@ class LitOptimCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
         super().instantiate_classes()
+        drop_version_number(self.trainer)
+        self.trainer.callbacks.append(RunLocations())  # type: ignore[attr-defined]
         config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)
