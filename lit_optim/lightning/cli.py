@@ -40,7 +40,7 @@ from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.messages import bad_config_message
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.lightning.modes import add_modes_callback
-from lit_optim.lightning.optim_args import OPTIM_FLAG, layer_optim_args
+from lit_optim.lightning.optim_args import OPTIM_FLAG, layer_optim_args, optim_section
 from lit_optim.lightning.optim_help import OPTIM_HELP_TITLE, optim_keys_help
 from lit_optim.lightning.output import RunLocations, drop_version_number, quiet_warnings
 from lit_optim.lightning.resume import (
@@ -143,7 +143,14 @@ class LitOptimCLI(LightningCLI):
         if isinstance(args, dict | Namespace):
             self.config = parser.parse_object(args)
         else:
-            args, _ = layer_optim_args(sys.argv[1:] if args is None else list(args))
+            args = sys.argv[1:] if args is None else list(args)
+            if any(a.partition("=")[0] == "--print_config" for a in args):
+                # jsonargparse prints and exits inside parse_args: check the section first,
+                # so --print_config refuses what fit would refuse.
+                section = optim_section(args)
+                if section is not None:
+                    validate_section(section)
+            args, _ = layer_optim_args(args)
             self.config = parser.parse_args(args)
         section = self._config_section_raw(self.config).get("optim")
         #: The validated top-level section (``None``: none was given, whatever its values).
