@@ -166,7 +166,8 @@ class LitOptimCLI(LightningCLI):
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
         super().instantiate_classes()
         drop_version_number(self.trainer)
-        self.trainer.callbacks.append(RunLocations())  # type: ignore[attr-defined]
+        if self.subcommand == "fit":  # not for the tools, which train without keeping logs
+            self.trainer.callbacks.append(RunLocations())  # type: ignore[attr-defined]
         config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)

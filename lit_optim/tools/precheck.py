@@ -90,7 +90,7 @@ def _check_flags(args: Sequence[str]) -> None:
                 f"LightningCLI's flag, not read here; use --{target}{name[len(head) :]} "
                 f"(e.g. {example})",
             )
-        if "." in name and _is_optim_typo(head):
+        if _is_optim_typo(head):
             raise ConfigError(
                 f"--{name}",
                 f"unknown option; did you mean --optim{name[len(head) :]}? (the section is optim)",
