@@ -51,3 +51,17 @@ def test_documented_command_prints_what_the_doc_says(command: str, expected: lis
     lines = proc.stdout.splitlines()
     starts = [i for i, line in enumerate(lines) if line == expected[0]]
     assert any(lines[i : i + len(expected)] == expected for i in starts), proc.stdout[-3000:]
+
+
+def test_help_lists_every_key_of_the_optim_section_with_its_nested_keys() -> None:
+    import dataclasses
+
+    from lit_optim.core.config import OptimConfig
+    from lit_optim.lightning.optim_help import optim_keys_help
+
+    text = optim_keys_help()
+    starts = [line.split()[0] for line in text.splitlines() if line and not line[0].isspace()]
+    fields = [f.name for f in dataclasses.fields(OptimConfig)]
+    assert starts[: len(fields)] == fields
+    assert "warmup                  A ramp composed in front of the schedule. Keys: steps," in text
+    assert "unfreeze_at." in text  # the last key of a group rule
