@@ -183,3 +183,33 @@ def test_cli_refuses_torch_cosine_arguments_in_one_line(tmp_path) -> None:
         "eta_min -> min_factor = eta_min / base lr (1e-05 / lr) "
         "(valid: min_factor, total, waves, k_decay)"
     ]
+
+
+def section_error(section: dict) -> ConfigError:
+    from lit_optim.core.validate import validate_section
+
+    with pytest.raises(ConfigError) as info:
+        validate_section(section)
+    return info.value
+
+
+def test_other_libraries_warmup_and_group_keys_get_their_lit_optim_form() -> None:
+    err = section_error({"warmup": {"warmup_t": 5, "warmup_lr_init": 1e-6}})
+    assert err.key == "optim.warmup"
+    assert err.reason.startswith(
+        "unknown keys: warmup_t -> steps: 5; warmup_lr_init -> start_factor = warmup_lr_init "
+        "/ base lr (1e-06 / lr) (valid: steps, epochs, fraction"
+    )
+    err = section_error({"warmup_steps": 100})
+    assert str(err).startswith("optim.warmup_steps: unknown key: warmup_steps -> warmup: {steps: 100}")
+    err = section_error({"groups": [{"params": ["head.*"], "lr_mult": 10}]})
+    assert str(err).startswith("optim.groups[0].lr_mult: unknown key: lr_mult -> lr_scale: 10")
+
+
+def test_two_typos_of_the_section_are_reported_together() -> None:
+    err = section_error({"schedul": "Cosine", "wamup": {"steps": 5}})
+    assert err.key == "optim"
+    assert err.reason.startswith(
+        "unknown keys: schedul: unknown; did you mean 'schedule' or 'momentum_schedule' or "
+        "'weight_decay_schedule'?; wamup: unknown; did you mean 'warmup' or 'momentum_warmup'?"
+    )

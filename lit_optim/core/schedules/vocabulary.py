@@ -24,7 +24,14 @@ from typing import Any
 
 from lit_optim.core.errors import closest
 
-__all__ = ["FOREIGN_NAMES", "hint", "renames_of", "unknown_arguments_message"]
+__all__ = [
+    "FOREIGN_NAMES",
+    "SECTION_NAMES",
+    "hint",
+    "renames_of",
+    "unknown_arguments_message",
+    "unknown_keys_message",
+]
 
 #: A foreign argument name -> ``(where it applies, hint)``, the first applicable entry wins:
 #: ``"arg"`` applies to every schedule taking ``arg``, ``"Schedule.arg"`` to that schedule
@@ -132,6 +139,39 @@ FOREIGN_NAMES: dict[str, tuple[tuple[str | None, str], ...]] = {
 }
 
 
+#: Other libraries' names for keys of the ``optim:`` section (``OptimConfig``), a warmup
+#: (``Warmup``) and a group rule (``GroupRule``): ``{section: {name: hint}}``. Names that
+#: "did you mean" finds on its own (``scheduler`` -> ``schedule``) are left to it.
+SECTION_NAMES: dict[str, dict[str, str]] = {
+    "OptimConfig": {
+        "warmup_steps": "warmup: {{steps: {v}}}",
+        "num_warmup_steps": "warmup: {{steps: {v}}}",
+        "warmup_ratio": "warmup: {{fraction: {v}}}",
+        "warmup_epochs": "warmup: {{epochs: {v}}}",
+        "lr": "optimizer: {{init_args: {{lr: {v}}}}}",
+        "weight_decay": "optimizer: {{init_args: {{weight_decay: {v}}}}}",
+        "layer_decay_rate": "layer_decay: {{rate: {v}}}",
+        "layerwise_lr_decay": "layer_decay: {{rate: {v}}}",
+    },
+    "Warmup": {
+        "warmup_steps": "steps: {v}",
+        "num_warmup_steps": "steps: {v}",
+        "warmup_t": "steps: {v}",
+        "warmup_iters": "steps: {v}",
+        "warmup_epochs": "epochs: {v}",
+        "warmup_ratio": "fraction: {v}",
+        "warmup_lr_init": "start_factor = warmup_lr_init / base lr ({v} / lr)",
+        "warmup_factor": "start_factor: {v}",
+        "warmup_prefix": "overlap = not warmup_prefix",
+        "warmup_method": "mode: {v}",
+    },
+    "GroupRule": {
+        "lr_mult": "lr_scale: {v}",
+        "decay_mult": "weight_decay = decay_mult * the optimizer's weight_decay",
+    },
+}
+
+
 def hint(name: str, value: Any, schedule: str, params: Sequence[str]) -> str | None:
     """What the foreign argument ``name`` is for ``schedule`` (taking ``params``), or ``None``.
 
@@ -204,6 +244,38 @@ def unknown_arguments_message(
         parts.append(hints[a] or f"{a}: unknown{closest(a, params)}")
     what = "argument" if len(wrong) == 1 else "arguments"
     return f"unknown {what} of {cls.__name__}: {'; '.join(parts)} {valid}"
+
+
+def unknown_keys_message(
+    section: str, given: Mapping[str, Any], names: Sequence[str]
+) -> str | None:
+    """The reason for every key of ``given`` that the section class ``section`` does not have.
+
+    Like :func:`unknown_arguments_message`, for the keys of ``optim:`` itself, a warmup
+    or a group rule; other libraries' names (:data:`SECTION_NAMES`) get their lit_optim
+    form.
+
+    Example:
+        >>> names = ["steps", "epochs", "fraction", "start_factor", "mode", "overlap"]
+        >>> message = unknown_keys_message("Warmup", {"warmup_t": 5, "warmup_lr_init": 1e-6}, names)
+        >>> for part in message.split("; "):
+        ...     print(part.split(" (valid")[0])
+        unknown keys: warmup_t -> steps: 5
+        warmup_lr_init -> start_factor = warmup_lr_init / base lr (1e-06 / lr)
+
+    """
+    wrong = [str(k) for k in given if k not in names]
+    if not wrong:
+        return None
+    valid = f"(valid: {', '.join(names)})"
+    known = SECTION_NAMES.get(section, {})
+    hints = {
+        k: f"{k} -> {known[k].format(v=_show(given[k]))}" if k in known else None for k in wrong
+    }
+    if len(wrong) == 1 and hints[wrong[0]] is None:
+        return f"unknown key{closest(wrong[0], names)} {valid}"
+    parts = [hints[k] or f"{k}: unknown{closest(k, names)}" for k in wrong]
+    return f"unknown key{'s' if len(wrong) > 1 else ''}: {'; '.join(parts)} {valid}"
 
 
 def _show(value: Any) -> str:
