@@ -201,7 +201,9 @@ def test_other_libraries_warmup_and_group_keys_get_their_lit_optim_form() -> Non
         "/ base lr (1e-06 / lr) (valid: steps, epochs, fraction"
     )
     err = section_error({"warmup_steps": 100})
-    assert str(err).startswith("optim.warmup_steps: unknown key: warmup_steps -> warmup: {steps: 100}")
+    assert str(err).startswith(
+        "optim.warmup_steps: unknown key: warmup_steps -> warmup: {steps: 100}"
+    )
     err = section_error({"groups": [{"params": ["head.*"], "lr_mult": 10}]})
     assert str(err).startswith("optim.groups[0].lr_mult: unknown key: lr_mult -> lr_scale: 10")
 
