@@ -59,7 +59,8 @@ tools (each resolves the run as fit would, without training; see `lit-optim <too
   plot      draw the lr of every param group over the whole run
   groups    table of param groups: rule, tensors, parameters, lr, weight decay
   compare   train once per --optim file and compare loss, metric and lr
-  lr-find   lr range test keeping the ratios between groups; suggests an lr"""
+  lr-find   lr range test keeping the ratios between groups; suggests an lr
+  schedules every schedule with its arguments and defaults (read from the code)"""
 
 
 class _HelpFormatter(DefaultHelpFormatter, RawDescriptionHelpFormatter):

@@ -1,4 +1,4 @@
-"""The ``lit-optim`` console entry: trainer commands, and ``plot | groups | compare``.
+"""The ``lit-optim`` console entry: trainer commands, the tools, and ``schedules``.
 
 ``lit-optim fit --config x.yaml`` trains; plain ``lit-optim fit`` trains the embedded
 digits demo. The tools look at a run before (or instead of) training it: each resolves
@@ -6,7 +6,9 @@ the run exactly as ``fit`` would (:mod:`lit_optim.tools.resolve`). Arguments a t
 not know (``--config``, ``--trainer.max_epochs 3``, ``--optim.schedule Cosine``, ...) are
 passed to the LightningCLI parser unchanged.
 
-A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
+A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2. What
+needs no model is checked before Lightning is imported (:mod:`lit_optim.tools.precheck`),
+so that line comes in about the time of ``import torch``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ TOOLS = TOOL_COMMANDS
 
 
 def run_tool(name: str, args: list[str]) -> None:
-    """Run the tool ``name`` (``plot``, ``groups`` or ``compare``) with its arguments.
+    """Run the tool ``name`` (``plot``, ``groups``, ``compare``, ``lr-find``, ``schedules``).
 
     Raises:
         ConfigError: Bad config or arguments (the CLI prints it and exits 2).
