@@ -22,10 +22,11 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
 from lit_optim.core.build import build
-from lit_optim.core.config import OptimConfig
+from lit_optim.core.config import OptimConfig, rekey
+from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
-from lit_optim.core.plan import RunPlan
+from lit_optim.core.plan import RunPlan, TrainLoop
 from lit_optim.core.validate import validate_section
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.commands import (  # noqa: F401  (re-exported: tools import them here)
@@ -256,11 +257,13 @@ def preflight(
         check_manual_optimization(model)
     else:
         check_lr_callbacks(trainer.callbacks, config)
+    loop = loop_before_fit(trainer, datamodule) if datamodule is not None else None
     view, why = model_as_fit_sees_it(model)
     if view is None:
         rank_zero_info(f"lit-optim: {why}; the optim: checks that need parameters run in fit")
+        if loop is not None:  # the run-length checks need no parameters
+            _check_lengths(config, loop)
         return []
-    loop = loop_before_fit(trainer, datamodule) if datamodule is not None else None
     # Only when the data is known here; otherwise configure_optimizers finds the batch size.
     scale = None
     if config.lr_scaling is not None and loop is not None:
@@ -277,3 +280,15 @@ def preflight(
         for b in built
         if b.scheduler is not None
     ]
+
+
+def _check_lengths(config: OptimConfig, loop: TrainLoop) -> None:
+    """Work out every run plan of the section (it refuses lengths that cannot be known)."""
+    if config.optimizers is None:
+        RunPlan.of(config, loop)
+        return
+    for name, entry in config.optimizers.items():
+        try:
+            RunPlan.of(entry.config, loop)
+        except ConfigError as err:
+            raise rekey(err, "optim", f"optim.optimizers.{name}") from None

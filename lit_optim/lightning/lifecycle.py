@@ -56,7 +56,7 @@ def model_as_fit_sees_it(model: pl.LightningModule) -> tuple[torch.nn.Module | N
         with torch.device("meta"):
             view.configure_model()
     except Exception as err:
-        return None, f"{type(model).__name__}.configure_model needs the trainer's setup ({err})"
+        return None, f"{type(model).__name__}.configure_model needs the strategy ({err})"
     return view, ""
 
 
@@ -73,9 +73,11 @@ def configure(module: pl.LightningModule, config: OptimConfig) -> list[Built]:
     devices, ``max_steps`` and ``limit_train_batches``); without a trainer the run length
     is unknown. This is the only place (with ``unfreeze_at``) that sets ``requires_grad``.
     """
-    from lit_optim.lightning.loop import run_plan
+    from lit_optim.lightning.loop import loop_in_fit
 
     trainer = module._trainer
+    # Lightning's own data setup first: the batch size for lr_scaling is read from it.
+    loop = loop_in_fit(trainer) if trainer is not None else TrainLoop()
     scale = None
     if config.lr_scaling is not None:
         if trainer is None:
@@ -86,15 +88,10 @@ def configure(module: pl.LightningModule, config: OptimConfig) -> list[Built]:
             )
         scale = find_batch_scale(config.lr_scaling, trainer, trainer.datamodule)
 
-    def plan_of(section: OptimConfig) -> RunPlan:
-        if trainer is None:
-            return RunPlan.of(section, TrainLoop())
-        return run_plan(trainer, section)
-
     built = build(
         module,
         config,
-        plan_of,
+        lambda section: RunPlan.of(section, loop),
         scale=scale,
         trainer=trainer,
         frozen_start=unfreezes_later(trainer),

@@ -248,7 +248,15 @@ def main(argv: list[str] | None = None) -> None:
         message = bad_config_message(err)
         if message is None:
             raise
-        print(f"error: {message}", file=sys.stderr)
+        # Every rank of a multi-process run meets a check that runs in configure_optimizers;
+        # one line says it (rank 0), every rank exits with it.
+        if _is_rank_zero():
+            print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     finally:
         sys.argv = saved_argv
+
+
+def _is_rank_zero() -> bool:
+    # Lightning's launchers give each process it starts its ranks in the environment.
+    return all(os.environ.get(v, "0") == "0" for v in ("LOCAL_RANK", "NODE_RANK", "RANK"))
