@@ -34,6 +34,7 @@ COMMANDS = [
     ["benchmarks/bench_demo_run.py"],
     ["benchmarks/bench_fit_time.py"],
     ["benchmarks/bench_expr.py"],
+    ["benchmarks/bench_startup.py"],
 ]
 
 

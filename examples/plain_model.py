@@ -24,7 +24,7 @@ class PlainMLP(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        self.log("val_acc", (self(x).argmax(1) == y).float().mean())
+        self.log("val_acc", (self(x).argmax(1) == y).float().mean(), sync_dist=True)
 
     def configure_optimizers(self):  # replaced by lit-optim's optim: section
         return torch.optim.Adam(self.parameters(), lr=1e-3)

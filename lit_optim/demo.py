@@ -133,7 +133,8 @@ class DigitsCNN(OptimMixin, pl.LightningModule):
         x, y = batch
         logits = self(x)
         self.val_acc(logits, y)
-        self.log("val_loss", F.cross_entropy(logits, y), prog_bar=True)
+        # sync_dist: under DDP each rank sees part of the data; the epoch's loss is their mean
+        self.log("val_loss", F.cross_entropy(logits, y), prog_bar=True, sync_dist=True)
         self.log("val_acc", self.val_acc, prog_bar=True)
 
     test_step = validation_step

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.schedules import Schedule
+from lit_optim.core.schedules.vocabulary import unknown_keys_message
 
 
 class FrozenMapping(Mapping[str, Any]):
@@ -563,10 +564,11 @@ def _coerce(cls: type[Any], value: Any, key: str) -> Any:
     for k in value:
         if cls is OptimConfig and k in REMOVED_KEYS:
             raise ConfigError(f"{key}.{k}", REMOVED_KEYS[k])
-        if k not in names:
-            raise ConfigError(
-                f"{key}.{k}", f"unknown key{closest(str(k), names)} (valid: {', '.join(names)})"
-            )
+    # Every unknown key in one message, other libraries' names with their lit_optim form.
+    unknown = unknown_keys_message(cls.__name__, value, names)
+    if unknown is not None:
+        wrong = [k for k in value if k not in names]
+        raise ConfigError(f"{key}.{wrong[0]}" if len(wrong) == 1 else key, unknown)
     return cls(**value)
 
 

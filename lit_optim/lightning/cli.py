@@ -27,15 +27,23 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_scaling import find_batch_scale
 from lit_optim.core.plan import RunPlan, TrainLoop
 from lit_optim.core.scheduler import is_torch_scheduler
-from lit_optim.core.schedules import build_schedule
+from lit_optim.core.validate import validate_section
 from lit_optim.lightning.callbacks import PlateauResumeFix
+from lit_optim.lightning.commands import (  # noqa: F401  (re-exported: tools import them here)
+    DEFAULT_CONFIG,
+    TOOL_COMMANDS,
+    TRAINER_COMMANDS,
+    with_default_config,
+)
 from lit_optim.lightning.finetuning import check_lr_callbacks
 from lit_optim.lightning.lifecycle import model_as_fit_sees_it
 from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.messages import bad_config_message
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
 from lit_optim.lightning.modes import add_modes_callback
-from lit_optim.lightning.optim_args import OPTIM_FLAG, layer_optim_args
+from lit_optim.lightning.optim_args import OPTIM_FLAG, layer_optim_args, optim_section
+from lit_optim.lightning.optim_help import OPTIM_HELP_TITLE, optim_keys_help
+from lit_optim.lightning.output import RunLocations, drop_version_number, quiet_warnings
 from lit_optim.lightning.resume import (
     check_resume,
     continue_version,
@@ -46,15 +54,14 @@ from lit_optim.lightning.several import check_manual_optimization
 from lit_optim.lightning.startup import StartupOutput
 from lit_optim.lightning.types import OptimSection
 
-DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
-TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
 
 tools (each resolves the run as fit would, without training; see `lit-optim <tool> -h`):
   plot      draw the lr of every param group over the whole run
   groups    table of param groups: rule, tensors, parameters, lr, weight decay
   compare   train once per --optim file and compare loss, metric and lr
-  lr-find   lr range test keeping the ratios between groups; suggests an lr"""
+  lr-find   lr range test keeping the ratios between groups; suggests an lr
+  schedules every schedule with its arguments and defaults (read from the code)"""
 
 
 class _HelpFormatter(DefaultHelpFormatter, RawDescriptionHelpFormatter):
@@ -78,10 +85,13 @@ class LitOptimCLI(LightningCLI):
             "exit_on_error": False,
             "description": DESCRIPTION,
             "formatter_class": _HelpFormatter,
+            # the optim: keys in `fit --help` keep their line breaks
+            **{c: {"formatter_class": _HelpFormatter} for c in TRAINER_COMMANDS},
             **(kwargs.get("parser_kwargs") or {}),
         }
         # Lightning's banner, seed line and tips wait until the config has passed, so a
         # refused config prints its error line first (see lightning/startup.py).
+        quiet_warnings()
         self._startup = StartupOutput()
         self._startup.hold()
         try:
@@ -117,10 +127,12 @@ class LitOptimCLI(LightningCLI):
             OPTIM_FLAG,
             type=Optional[OptimSection],  # noqa: UP045  (jsonargparse reads the typing form)
             default=None,
-            help="Optimizer, param groups and schedule (see lit_optim.OptimConfig). "
+            help="Optimizer, param groups and schedule (its keys: 'the optim: section' at the "
+            "end of this help). "
             "Layered like configs: --optim '{...}' or --optim FILE merges a section, "
             "--optim.KEY VALUE sets one value (--optim.warmup.steps 10).",
         )
+        parser.add_argument_group(OPTIM_HELP_TITLE, description=optim_keys_help())
 
     def parse_arguments(self, parser: Any, args: Any) -> None:
         """Parse, with the ``optim:`` section layered by us and validated before anything runs.
@@ -133,15 +145,20 @@ class LitOptimCLI(LightningCLI):
         if isinstance(args, dict | Namespace):
             self.config = parser.parse_object(args)
         else:
-            args, _ = layer_optim_args(sys.argv[1:] if args is None else list(args))
+            args = sys.argv[1:] if args is None else list(args)
+            if any(a.partition("=")[0] == "--print_config" for a in args):
+                # jsonargparse prints and exits inside parse_args: check the section first,
+                # so --print_config refuses what fit would refuse.
+                section = optim_section(args)
+                if section is not None:
+                    validate_section(section)
+            args, _ = layer_optim_args(args)
             self.config = parser.parse_args(args)
         section = self._config_section_raw(self.config).get("optim")
         #: The validated top-level section (``None``: none was given, whatever its values).
         self.cli_optim: OptimConfig | None = None
         if section is not None:
-            plain = dict(section) if isinstance(section, Mapping) else section
-            self.cli_optim = OptimConfig.from_dict(plain)
-            check_schedules(plain)
+            self.cli_optim = validate_section(section)
 
     def _config_section_raw(self, config: Any) -> Any:
         subcommand = config.get("subcommand")
@@ -150,6 +167,9 @@ class LitOptimCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
         super().instantiate_classes()
+        drop_version_number(self.trainer)
+        if self.subcommand == "fit":  # not for the tools, which train without keeping logs
+            self.trainer.callbacks.append(RunLocations())  # type: ignore[attr-defined]
         config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)
@@ -215,20 +235,6 @@ def attach_config(model: pl.LightningModule, config: OptimConfig) -> None:
     )
 
 
-def check_schedules(optim: Any) -> None:
-    """Build the global and every per-group lit_optim schedule spec, naming its key path."""
-    names = ("schedule", "momentum_schedule", "weight_decay_schedule")
-    specs = [(f"optim.{n}", optim.get(n)) for n in names]
-    for i, rule in enumerate(optim.get("groups") or []):
-        rule = getattr(rule, "init_args", rule)  # a list item may be {class_path, init_args}
-        if hasattr(rule, "get"):
-            specs.extend((f"optim.groups[{i}].{n}", rule.get(n)) for n in names)
-    for key, spec in specs:
-        spec = spec.as_dict() if hasattr(spec, "as_dict") else spec
-        if isinstance(spec, Mapping) and not is_torch_scheduler(spec):
-            build_schedule(spec, key)
-
-
 def preflight(
     model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
 ) -> list[tuple[str, Any]]:
@@ -286,13 +292,3 @@ def _check_lengths(config: OptimConfig, loop: TrainLoop) -> None:
             RunPlan.of(entry.config, loop)
         except ConfigError as err:
             raise rekey(err, "optim", f"optim.optimizers.{name}") from None
-
-
-def with_default_config(args: list[str]) -> list[str]:
-    """Prepend the embedded demo config when a trainer command has neither config nor model."""
-    if not args or args[0] not in TRAINER_COMMANDS:
-        return args
-    given = {a.split("=")[0] for a in args[1:]}
-    if given & {"--config", "-c", "--model"}:
-        return args
-    return [args[0], "--config", str(DEFAULT_CONFIG), *args[1:]]

@@ -31,9 +31,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonargparse import get_loader
 
 from lit_optim.core.errors import ConfigError
+from lit_optim.lightning.yaml_values import load_yaml
 
 __all__ = ["OPTIM_FLAG", "layer_optim_args", "merge_layers", "optim_section", "read_optim_value"]
 
@@ -205,7 +205,7 @@ def _is_file(path: Path) -> bool:
 
 def _load(text: str, key: str) -> Any:
     try:
-        return get_loader("yaml")(text)
+        return load_yaml(text)  # as jsonargparse reads it, without importing it
     except yaml.YAMLError as err:
         raise ConfigError(key, f"not valid YAML: {' '.join(str(err).split())}") from None
 

@@ -1,4 +1,4 @@
-"""The ``lit-optim`` console entry: trainer commands, and ``plot | groups | compare``.
+"""The ``lit-optim`` console entry: trainer commands, the tools, and ``schedules``.
 
 ``lit-optim fit --config x.yaml`` trains; plain ``lit-optim fit`` trains the embedded
 digits demo. The tools look at a run before (or instead of) training it: each resolves
@@ -6,7 +6,9 @@ the run exactly as ``fit`` would (:mod:`lit_optim.tools.resolve`). Arguments a t
 not know (``--config``, ``--trainer.max_epochs 3``, ``--optim.schedule Cosine``, ...) are
 passed to the LightningCLI parser unchanged.
 
-A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
+A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2. What
+needs no model is checked before Lightning is imported (:mod:`lit_optim.tools.precheck`),
+so that line comes in about the time of ``import torch``.
 """
 
 from __future__ import annotations
@@ -17,20 +19,20 @@ import sys
 from argparse import ArgumentError
 from pathlib import Path
 
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
-
 from lit_optim.core.errors import ConfigError
-from lit_optim.lightning.cli import LitOptimCLI, with_default_config
-from lit_optim.lightning.messages import bad_config_message
-from lit_optim.tools.resolve import resolve_run
+from lit_optim.lightning.commands import TOOL_COMMANDS, with_default_config
+from lit_optim.tools.precheck import precheck
+
+# Lightning is imported only past the fast path (precheck): a refused config exits 2 in
+# about the time of `import torch` instead of waiting seconds for Lightning.
 
 __all__ = ["main", "run_tool"]
 
-TOOLS = ("plot", "groups", "compare", "lr-find")
+TOOLS = TOOL_COMMANDS
 
 
 def run_tool(name: str, args: list[str]) -> None:
-    """Run the tool ``name`` (``plot``, ``groups`` or ``compare``) with its arguments.
+    """Run the tool ``name`` (``plot``, ``groups``, ``compare``, ``lr-find``, ``schedules``).
 
     Raises:
         ConfigError: Bad config or arguments (the CLI prints it and exits 2).
@@ -59,6 +61,11 @@ def run_tool(name: str, args: list[str]) -> None:
         compare_command(
             rest, optim_files=opts.optim, out=opts.output, metric=opts.metric, mode=opts.mode
         )
+    elif name == "schedules":
+        opts = _schedules_parser().parse_args(args)
+        from lit_optim.tools.schedules_ref import schedules_command
+
+        schedules_command(markdown=opts.markdown)
     elif name == "lr-find":
         opts, rest = _lr_find_parser().parse_known_args(args)
         from lit_optim.tools.lr_find import lr_find_command
@@ -84,6 +91,7 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
     from rich.console import Console
 
     from lit_optim.lightning.table import group_table, param_table, render
+    from lit_optim.tools.resolve import resolve_run
 
     run = resolve_run(cli_args, several=True)
     if run.several is not None:
@@ -148,6 +156,17 @@ def _groups_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _schedules_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lit-optim schedules",
+        description="List every registered schedule with its arguments, defaults and the "
+        "names torch, timm and Hugging Face give them (read from the code).",
+        allow_abbrev=False,
+    )
+    p.add_argument("--markdown", action="store_true", help="print docs/schedules.md")
+    return p
+
+
 def _lr_find_parser() -> argparse.ArgumentParser:
     p = _parser(
         "lr-find",
@@ -205,9 +224,23 @@ def main(argv: list[str] | None = None) -> None:
     if os.getcwd() not in sys.path:
         sys.path.append(os.getcwd())
     try:
+        precheck(args)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    if args and args[0] == "schedules":  # reads the code only: no Lightning needed
+        run_tool(args[0], args[1:])
+        return
+    from lightning.pytorch.utilities.exceptions import MisconfigurationException
+
+    from lit_optim.lightning.messages import bad_config_message
+
+    try:
         if args and args[0] in TOOLS:
             run_tool(args[0], args[1:])
             return
+        from lit_optim.lightning.cli import LitOptimCLI
+
         # LightningCLI reads sys.argv itself (and warns when given both); hand it ours.
         sys.argv = [saved_argv[0] if saved_argv else "lit-optim", *with_default_config(args)]
         LitOptimCLI()

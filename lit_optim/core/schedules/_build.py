@@ -17,6 +17,7 @@ from lit_optim.core.schedules._base import (
     registered,
 )
 from lit_optim.core.schedules._checks import _key_context
+from lit_optim.core.schedules.vocabulary import unknown_arguments_message
 
 __all__ = ["build_schedule"]
 
@@ -124,13 +125,11 @@ def _closest_name(name: str) -> str:
 def _construct(cls: type[Schedule], init_args: Mapping[str, Any], key: str) -> Schedule:
     """Instantiate ``cls`` with config-path errors for unknown, missing or invalid args."""
     params, required = _init_params(cls)
-    for arg in init_args:
-        if arg not in params:
-            raise ConfigError(
-                f"{key}.init_args.{arg}",
-                f"unknown argument of {cls.__name__}{closest(str(arg), params)} "
-                f"(valid: {', '.join(params) or 'none'})",
-            )
+    # Every wrong argument in one message, torch / timm / HF names with their conversion.
+    unknown = unknown_arguments_message(cls, init_args, params)
+    if unknown is not None:
+        wrong = [a for a in init_args if a not in params]
+        raise ConfigError(f"{key}.init_args" + (f".{wrong[0]}" if len(wrong) == 1 else ""), unknown)
     for arg in required:
         if arg not in init_args:
             raise ConfigError(

@@ -1,0 +1,102 @@
+"""Quiet, useful output: the shipped configs run without a warning and say where logs went.
+
+Every run is ``lit-optim`` as a subprocess with Python's default warning filters (the
+other CLI tests silence warnings with ``PYTHONWARNINGS=ignore``; these must not).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import CONFIGS, ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+
+SHIPPED = sorted(CONFIGS.glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
+#: The one line a config may print as a warning: plain_model.yaml's model has its own
+#: configure_optimizers, which the optim: section replaces on purpose (plain_model_cli.md).
+NOTICES = {
+    "plain_model.yaml": [
+        "warning: lit-optim: PlainMLP.configure_optimizers is replaced by the optim: section."
+    ]
+}
+#: A warning as Python or Lightning print it: ``file.py:12: ...``, a category name, ours.
+_WARNING = re.compile(r"\.py:\d+: |Warning\b|^warning: ")
+
+
+def fit(config: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``lit-optim fit`` of a shipped config from the repo root, one epoch, logs in tmp_path."""
+    return run_cli(
+        "fit", "--config", str(config), "--trainer.max_epochs", "1",
+        "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *extra,
+        cwd=ROOT, env={"PYTHONWARNINGS": ""}, timeout=900,
+    )  # fmt: skip
+
+
+def warnings_in(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in (proc.stderr + proc.stdout).splitlines() if _WARNING.search(line)]
+
+
+def locations(proc: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.startswith("lit-optim: metrics")]
+
+
+@pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
+def test_shipped_config_runs_without_a_warning_and_says_where_the_logs_went(
+    config: Path, tmp_path: Path
+) -> None:
+    proc = fit(config, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert warnings_in(proc) == NOTICES.get(config.name, []), proc.stderr[-3000:]
+    assert "LeafSpec" not in proc.stderr
+    assert "v_num" not in proc.stdout + proc.stderr
+    (line,) = locations(proc)
+    (version,) = (tmp_path / "runs").glob("*/version_*")
+    assert line == (
+        f"lit-optim: metrics + lr log -> {version / 'metrics.csv'}; "
+        f"checkpoints -> {version / 'checkpoints'}"
+    )
+    assert (version / "metrics.csv").read_text().startswith(("epoch,", "lr-", "step,"))
+    assert [p.suffix for p in (version / "checkpoints").iterdir()] == [".ckpt"]
+
+
+def test_the_demo_under_ddp_runs_without_a_warning(tmp_path: Path) -> None:
+    proc = fit(
+        CONFIGS / "digits_poly.yaml", tmp_path, "--trainer.max_epochs", "2",
+        "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert warnings_in(proc) == [], proc.stderr[-3000:]
+    (line,) = locations(proc)  # rank zero only
+    assert "version_0/metrics.csv" in line
+
+
+def test_our_warnings_print_as_one_line_without_file_and_line(tmp_path: Path) -> None:
+    # LRLogger(momentum=True) with an optimizer that has no momentum (L-BFGS) warns
+    layer = tmp_path / "momentum.yaml"
+    layer.write_text(
+        "trainer:\n  callbacks: [{class_path: lit_optim.LRLogger, init_args: {momentum: true}}]\n"
+    )
+    proc = fit(CONFIGS / "digits_lbfgs.yaml", tmp_path, "--config", str(layer))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert warnings_in(proc) == [
+        "warning: LRLogger(momentum=True), but some optimizers do not have momentum or betas "
+        "(LBFGS): their -momentum keys log 0, as LearningRateMonitor's do. Set momentum=False "
+        "to leave them out."
+    ], proc.stderr[-3000:]
+
+
+def test_a_run_without_lr_logger_says_the_lr_is_not_logged(tmp_path: Path) -> None:
+    layer = tmp_path / "no_callbacks.yaml"
+    layer.write_text("trainer:\n  callbacks: []\n")
+    proc = fit(CONFIGS / "digits_poly.yaml", tmp_path, "--config", str(layer))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (line,) = locations(proc)
+    (version,) = (tmp_path / "runs").glob("*/version_*")
+    assert line == (
+        f"lit-optim: metrics -> {version / 'metrics.csv'}; lr -> not logged (add "
+        f"lit_optim.LRLogger to trainer.callbacks); checkpoints -> {version / 'checkpoints'}"
+    )
