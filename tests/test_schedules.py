@@ -409,14 +409,17 @@ def test_zero_warmup_is_no_warmup() -> None:
     assert resolve_factor(None, Warmup(fraction=0.01), Horizon(10))(0) == 1.0  # rounds to 0
 
 
-def test_warmup_not_shorter_than_the_run_is_refused() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^optim\.warmup: warmup of 10 steps is not shorter than the run \(10 steps\); use",
-    ):
-        resolve_factor(Poly(), Warmup(steps=10), Horizon(10))
-    with pytest.raises(ConfigError, match=r"^optim\.groups\[0\]\.warmup: warmup of 30 steps"):
-        resolve_factor(None, Warmup(epochs=3), Horizon(20, 10), warmup_key="optim.groups[0].warmup")
+@pytest.mark.parametrize("total", [1, 3, 10])
+def test_run_not_longer_than_its_warmup_ends_inside_it(total: int) -> None:
+    # fast_dev_run (1 step) or a short max_steps: the first steps of the long run's warmup
+    short = resolve_factor(Poly(), Warmup(steps=10, start_factor=0.1), Horizon(total))
+    long = resolve_factor(Poly(), Warmup(steps=10, start_factor=0.1), Horizon(100))
+    assert [short(t) for t in range(total + 1)] == [long(t) for t in range(total + 1)]
+    assert [short(t) for t in range(total + 1)] == pytest.approx(
+        [0.1 + 0.9 * t / 10 for t in range(total + 1)], abs=1e-15
+    )
+    epochs = resolve_factor(None, Warmup(epochs=3), Horizon(total, 10))
+    assert [epochs(t) for t in range(total)] == pytest.approx([t / 30 for t in range(total)])
 
 
 def test_invalid_warmup_is_refused_with_its_key() -> None:
@@ -455,6 +458,18 @@ def test_sequence_steps_children_from_their_segment_start() -> None:
     assert f(9) == 15.0
 
 
+@pytest.mark.parametrize("total", [1, 4, 5, 7])
+def test_run_ending_before_a_boundary_ends_inside_that_piece(total: int) -> None:
+    # pieces keep their lengths in steps: a short run's factors are a long run's first
+    s = Sequence(schedules=[Linear(min_factor=0.5), Linear(), Poly()], boundaries=[5, 7])
+    short, long = s.resolve(Horizon(total)), s.resolve(Horizon(27))
+    assert [short(t) for t in range(total + 1)] == [long(t) for t in range(total + 1)]
+    assert short(0) == 1.0
+    assert short(5 if total >= 5 else total) == pytest.approx(
+        1.0 if total >= 5 else 1 - 0.1 * total
+    )
+
+
 @pytest.mark.parametrize(
     ("init_args", "horizon", "match"),
     [
@@ -472,11 +487,6 @@ def test_sequence_steps_children_from_their_segment_start() -> None:
             {"schedules": ["Constant", "Poly"], "boundaries": [0]},
             20,
             r"init_args\.boundaries\[0\]: boundaries must be strictly increasing and > 0",
-        ),
-        (
-            {"schedules": ["Constant", "Poly"], "boundaries": [20]},
-            20,
-            r"init_args\.boundaries: boundary 20 is not inside the run \(20 steps\)",
         ),
         (
             {

@@ -98,17 +98,19 @@ class Sequence(Schedule):
         return self.schedules[-1].needs_total  # type: ignore[union-attr]
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
-        """Resolve every child on its segment and join them."""
+        """Resolve every child on its segment and join them.
+
+        A run that ends before a boundary ends inside that piece (a smoke test such as
+        ``fast_dev_run``, or a short ``max_steps``): every piece but the last keeps its
+        length in steps, so the short run's factors are the first steps of the long
+        run's. A last piece that the run never reaches is resolved on one step (its value
+        is read at most once, by the scheduler step after the final optimizer step).
+        """
         total = horizon.total_steps
-        if self.boundaries and self.boundaries[-1] >= total:
-            raise ConfigError(
-                f"{key}.init_args.boundaries",
-                f"boundary {self.boundaries[-1]} is not inside the run ({total} steps); "
-                f"boundaries must be < {total}",
-            )
         if self.shift:
             starts = (0, *self.boundaries)
-            ends = (*self.boundaries, total)
+            # The last piece runs to the end of the run, or is one step when never reached.
+            ends = (*self.boundaries, max(total, self.boundaries[-1] + 1 if self.boundaries else 1))
         else:  # every child sees the whole run and the run's step
             starts = (0,) * len(self.schedules)
             ends = (total,) * len(self.schedules)
@@ -144,6 +146,8 @@ def resolve_factor(
     ``s``. ``W = 0`` means no warmup. With ``warmup.overlap`` the schedule is resolved on
     the whole run and not shifted: from ``t = W`` on the factor is ``schedule(t)`` (timm's
     ``warmup_prefix=False``, where the warmup covers the schedule's first ``W`` steps).
+    A run of at most ``W`` steps ends inside the warmup (the same factors as the first
+    steps of a longer run): a smoke test never refuses what the full run accepts.
 
     Args:
         schedule: The main schedule; ``None`` is a constant factor of 1.
@@ -156,8 +160,7 @@ def resolve_factor(
         ``step -> factor``.
 
     Raises:
-        ConfigError: The warmup is not shorter than the run, or the schedule does not fit
-            the run.
+        ConfigError: The warmup is invalid, or the schedule does not fit the run.
 
     Example:
         >>> from lit_optim import Warmup
@@ -172,15 +175,13 @@ def resolve_factor(
         return main_schedule.resolve(horizon, key)
     assert warmup is not None
     total = horizon.total_steps
-    if steps >= total:
-        raise ConfigError(
-            warmup_key,
-            f"warmup of {steps} steps is not shorter than the run ({total} steps); "
-            "use fewer steps, epochs or a smaller fraction, or a longer run",
-        )
     # overlap (timm's warmup_prefix=False): the schedule runs on the whole run from step 0.
     shift = 0 if warmup.overlap else steps
-    main = main_schedule.resolve(Horizon(total - shift, horizon.steps_per_epoch), key)
+    # A run not longer than its warmup (fast_dev_run, a short max_steps) ends inside the
+    # warmup: its factors are the first steps of a long run's warmup, never a refusal.
+    # The schedule after it is never reached; only its value at step 0 (the warmup's
+    # peak) is read, on a one-step run.
+    main = main_schedule.resolve(Horizon(max(total - shift, 1), horizon.steps_per_epoch), key)
     peak = main(0)
     start = float(warmup.start_factor)
     if warmup.mode == "linear":
