@@ -273,8 +273,9 @@ class ScheduleLR(LRScheduler):
                     f"optim ({field})",
                     f"the checkpoint was saved with {what} {saved[field]!r} but this run has "
                     f"{self.fingerprint[field]!r}; resuming would silently change the lr "
-                    "sequence. Resume with the original config, or start a new run "
-                    "(load the weights with ckpt_path: null and init from the checkpoint)",
+                    "sequence. Resume with the original config, or start a new run from "
+                    "the checkpoint's weights with a fresh optimizer and schedule: "
+                    "--weights_from CKPT instead of --ckpt_path CKPT",
                 )
         self._reset_to_initial(self.optimizer)
         for entry in state_dict.get("joined", []):

@@ -44,6 +44,7 @@ from lit_optim.lightning.resume import (
 from lit_optim.lightning.several import check_manual_optimization
 from lit_optim.lightning.startup import StartupOutput
 from lit_optim.lightning.types import OptimSection
+from lit_optim.lightning.warm_start import WEIGHTS_FLAG, load_weights
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
@@ -121,6 +122,14 @@ class LitOptimCLI(LightningCLI):
             "Layered like configs: --optim '{...}' or --optim FILE merges a section, "
             "--optim.KEY VALUE sets one value (--optim.warmup.steps 10).",
         )
+        parser.add_argument(
+            WEIGHTS_FLAG,
+            type=Optional[str],  # noqa: UP045
+            default=None,
+            help="Start a new run from this checkpoint's model weights, with a fresh "
+            "optimizer and schedule (training longer, fine-tuning). --ckpt_path resumes "
+            "the same run instead.",
+        )
 
     def parse_arguments(self, parser: Any, args: Any) -> None:
         """Parse, with the ``optim:`` section layered by us and validated before anything runs.
@@ -150,6 +159,9 @@ class LitOptimCLI(LightningCLI):
     def instantiate_classes(self) -> None:
         """Instantiate as Lightning does, then attach the ``optim:`` section to the model."""
         super().instantiate_classes()
+        section = self._config_section_raw(self.config)
+        if section.get("weights_from") is not None:
+            load_weights(self.model, section["weights_from"], section.get("ckpt_path"))
         config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)
