@@ -660,7 +660,8 @@ def test_unknown_or_malformed_specs_are_refused(spec: object, match: str) -> Non
         ("Exponential", {"gamma": -0.5}, r"gamma: must be > 0, got -0\.5"),
         ("Exponential", {"gamma": float("nan")}, r"gamma: must be finite, got nan"),
         ("MultiStep", {"milestones": [30, 10]}, r"milestones: milestones must be strictly incr"),
-        ("MultiStep", {"milestones": [0, 10]}, r"milestones\[0\]: milestones must be >= 1"),
+        ("MultiStep", {"milestones": [-1, 10]}, r"milestones\[0\]: milestones must be >= 0"),
+        ("Linear", {"start_factor": 1.5}, r"start_factor: must be in \[0, 1\], got 1\.5"),
         ("MultiStep", {"milestones": "30"}, r"milestones: expected a list of steps"),
         ("MultiStep", {"milestones": [1.5]}, r"milestones\[0\]: expected an integer step"),
         ("Linear", {"total": 0}, r"total: must be >= 1, got 0"),
@@ -695,6 +696,18 @@ def test_invalid_values_name_the_argument(class_path: str, init_args: dict, matc
         build_schedule(
             {"class_path": class_path, "init_args": init_args}, key="optim.groups[1].schedule"
         )
+
+
+def test_multistep_milestone_0_decays_from_the_first_step_like_torch() -> None:
+    f = MultiStep(milestones=[0, 3], gamma=0.5).resolve(Horizon(6))
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    torch_sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[0, 3], gamma=0.5)
+    got = []
+    for _ in range(6):
+        got.append(opt.param_groups[0]["lr"])
+        opt.step()
+        torch_sched.step()
+    assert [f(t) for t in range(6)] == got == [0.5, 0.5, 0.5, 0.25, 0.25, 0.25]
 
 
 def test_python_construction_validates_too() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import math
+import numbers
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -166,6 +167,16 @@ class ScheduleLR(LRScheduler):
                 "value of the schedule is skipped (call optimizer.step() first)",
                 UserWarning,
                 stacklevel=2,
+            )
+        if epoch is not None and (
+            isinstance(epoch, bool)
+            or not isinstance(epoch, numbers.Real)
+            or not float(epoch).is_integer()
+        ):
+            # int() would truncate 2.5 to 2 without a word: the schedule has integer steps.
+            raise ValueError(
+                f"ScheduleLR.step(epoch={epoch!r}): epoch must be a whole scheduler step "
+                "(an int); the schedule is a function of integer steps"
             )
         self._step_count += 1
         in_force = self.last_epoch
@@ -757,6 +768,40 @@ def _schedule_key(spec: Any, index: int, config: OptimConfig) -> str:
     return f"group_schedules[{index}]"
 
 
+class RunLengthUnknown(ConfigError):
+    """A schedule needs the run length and ``build_scheduler`` got no ``total_steps``.
+
+    Worded for a plain-Python caller; :meth:`for_trainer` words it for a Lightning run,
+    whose length comes from the trainer and the data.
+
+    Attributes:
+        what: What needs the length (``Poly needs the length of the run``).
+        setting: A config key that would give the length instead, or ``""``.
+
+    """
+
+    def __init__(self, what: str, setting: str = "") -> None:
+        self.what, self.setting = what, setting
+        also = f", or set {setting}" if setting else ""
+        super().__init__(
+            "build_scheduler",
+            f"{what}, but total_steps is None; pass total_steps=<how many times "
+            f"scheduler.step() is called over the run>{also}",
+        )
+
+    def __reduce__(self) -> tuple[type[RunLengthUnknown], tuple[str, str]]:  # type: ignore[override]
+        return (type(self), (self.what, self.setting))
+
+    def for_trainer(self) -> ConfigError:
+        """The same error for a Lightning run: what to set on the trainer."""
+        also = f"{self.setting}, " if self.setting else ""
+        return ConfigError(
+            "trainer.max_steps",
+            f"{self.what}, which is unknown (max_epochs is -1 or the training data has no "
+            f"length); set {also}trainer.max_steps, or trainer.max_epochs with a sized dataset",
+        )
+
+
 def _horizon(
     config: OptimConfig,
     schedules: Sequence[Schedule | None],
@@ -769,12 +814,7 @@ def _horizon(
     needs = [s for s in schedules if s is not None and s.needs_total]
     if needs or (config.warmup is not None and config.warmup.fraction is not None):
         what = type(needs[0]).__name__ if needs else "warmup.fraction"
-        raise ConfigError(
-            "trainer.max_steps",
-            f"{what} needs the length of the run, which is unknown (max_epochs is -1 or the "
-            "training data has no length); set trainer.max_steps, or trainer.max_epochs "
-            "with a sized dataset",
-        )
+        raise RunLengthUnknown(f"{what} needs the length of the run")
     # Schedules that ignore the run length still get a horizon; make it effectively endless.
     return Horizon(total_steps=2**62, steps_per_epoch=spe)
 
@@ -881,10 +921,5 @@ def _torch_scheduler_class(path: str, key: str) -> type:
 
 def _need_total(total_steps: int | None, cls: type, name: str) -> int:
     if total_steps is None:
-        raise ConfigError(
-            "trainer.max_steps",
-            f"{cls.__name__} needs {name}, but the run length is unknown; set "
-            f"optim.schedule.init_args.{name}, trainer.max_steps, or trainer.max_epochs with a "
-            "sized dataset",
-        )
+        raise RunLengthUnknown(f"{cls.__name__} needs {name}", f"optim.schedule.init_args.{name}")
     return total_steps

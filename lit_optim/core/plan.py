@@ -28,7 +28,12 @@ import torch
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.groups import ParamGroups
-from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler, is_torch_scheduler
+from lit_optim.core.lr_adapter import (
+    RunLengthUnknown,
+    SchedulerLike,
+    build_scheduler,
+    is_torch_scheduler,
+)
 from lit_optim.core.lr_scaling import BatchScale, apply_batch_scale
 from lit_optim.core.optimizers import build_optimizer
 from lit_optim.core.schedules import Horizon, _warmup_steps, build_schedule
@@ -216,9 +221,12 @@ def preview(
     groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
     if lr_scale is not None:
         apply_batch_scale(optimizer, lr_scale)
-    scheduler = build_scheduler(
-        optimizer, config, plan.total, plan.steps_per_epoch, groups.schedules
-    )
+    try:
+        scheduler = build_scheduler(
+            optimizer, config, plan.total, plan.steps_per_epoch, groups.schedules
+        )
+    except RunLengthUnknown as err:  # the length comes from the trainer here, say so
+        raise err.for_trainer() from None
     # Whoever holds the optimizer (Lightning, compare, LRLogger) can read the plan it ran on.
     optimizer.lit_optim_plan = plan  # type: ignore[attr-defined]
     return Preview(optimizer, groups, scheduler, plan)

@@ -32,7 +32,7 @@ from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups import ParamGroups
 from lit_optim.core.groups.names import collect
 from lit_optim.core.groups.rules import check_every_rule_used, compile_rule, first_matches
-from lit_optim.core.lr_adapter import SchedulerLike, build_scheduler
+from lit_optim.core.lr_adapter import RunLengthUnknown, SchedulerLike, build_scheduler
 from lit_optim.core.optimizers import build_optimizer
 from lit_optim.core.plan import RunPlan, TrainLoop
 
@@ -93,6 +93,8 @@ def build_several(
             plan = plan_of(entry.config) if plan_of else None
             total, per_epoch = (plan.total, plan.steps_per_epoch) if plan else (None, None)
             scheduler = build_scheduler(optimizer, entry.config, total, per_epoch, groups.schedules)
+        except RunLengthUnknown as err:  # a plan: the length comes from the trainer
+            raise rekey(err.for_trainer() if plan else err, "optim", key) from None
         except ConfigError as err:
             raise rekey(err, "optim", key) from None
         optimizer.lit_optim_entry = name  # type: ignore[attr-defined]

@@ -92,8 +92,9 @@ class MultiStep(Schedule):
     """Multiply by ``gamma`` at each milestone, like torch ``MultiStepLR``.
 
     ``factor(t) = gamma ** (number of milestones <= t)``. Milestones are strictly
-    increasing steps ``>= 1`` (torch counts a repeated milestone twice; write the gamma
-    you want instead).
+    increasing steps ``>= 0`` (torch counts a repeated milestone twice; write the gamma
+    you want instead). A milestone of 0 applies ``gamma`` from the first step, as torch's
+    ``MultiStepLR(milestones=[0])`` does (timm's ``decay_t=[1, ...]`` is milestone 0).
 
     Example:
         >>> f = MultiStep(milestones=[3, 5], gamma=0.1).resolve(Horizon(10))
@@ -113,8 +114,8 @@ class MultiStep(Schedule):
         for i, m in enumerate(value):
             if isinstance(m, bool) or not isinstance(m, numbers.Real) or not float(m).is_integer():
                 raise ConfigError(f"{key}[{i}]", f"expected an integer step, got {m!r}")
-            if m < 1:
-                raise ConfigError(f"{key}[{i}]", f"milestones must be >= 1, got {m!r}")
+            if m < 0:
+                raise ConfigError(f"{key}[{i}]", f"milestones must be >= 0, got {m!r}")
         milestones = tuple(int(m) for m in value)
         for i in range(1, len(milestones)):
             if milestones[i] <= milestones[i - 1]:
@@ -164,7 +165,8 @@ class Linear(Schedule):
     torch ``LinearLR(start_factor, end_factor=min_factor, total_iters=total)``, but the
     defaults differ: torch ramps 1/3 -> 1 over 5 steps, ours decays 1 -> 0 over the run.
     ``min_factor`` is named like the other decays' floor; it may also lie above
-    ``start_factor`` for a ramp up. ``start_factor`` may be 0 (torch requires > 0).
+    ``start_factor`` (and above 1) for a ramp up. ``start_factor`` is in ``[0, 1]``: it may
+    be 0 (torch requires > 0), and above 1 it is refused, as torch refuses it.
 
     Example:
         >>> f = Linear().resolve(Horizon(4))
@@ -178,7 +180,9 @@ class Linear(Schedule):
     total: int | None = None
 
     def __post_init__(self) -> None:
-        _check_number(self, "start_factor", low=0)
+        # torch's LinearLR refuses start_factor > 1 too: a start above the lr is a typo far
+        # more often than a plan (a ramp up ends at min_factor, which may exceed 1).
+        _check_number(self, "start_factor", low=0, high=1)
         _check_number(self, "min_factor", low=0)
         _check_number(self, "total", low=1, integer=True, optional=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,7 +140,8 @@ def resolve_factor(
     """Resolve a schedule with an optional warmup in front into one ``step -> factor``.
 
     A warmup of ``W`` steps (``steps``; ``epochs * steps_per_epoch`` or
-    ``fraction * total_steps``, rounded half up) comes first: the schedule is resolved on
+    ``fraction * total_steps``, rounded half up, or up with ``rounding: up``) comes
+    first: the schedule is resolved on
     the remaining ``total_steps - W`` steps and shifted by ``W``. During warmup the factor
     is ``schedule(0) * w(t)``, ``w`` going from ``start_factor`` towards 1 at ``t = W``:
     linear ``s + (1 - s) * t / W``, exponential ``s * (1 / s) ** (t / W)``, or constant
@@ -212,7 +214,9 @@ def _warmup_steps(warmup: Warmup, horizon: Horizon, key: str) -> int:
     warmup.validate(key)
     if warmup.steps is not None:
         return int(warmup.steps)
+    # HF computes ceil(ratio * steps) in floating point; so does rounding: up, to match it.
+    rounded = math.ceil if warmup.rounding == "up" else _round
     if warmup.epochs is not None:
-        return _round(warmup.epochs * horizon.steps_per_epoch)
+        return rounded(warmup.epochs * horizon.steps_per_epoch)
     assert warmup.fraction is not None  # validate() ensures exactly one is given
-    return _round(warmup.fraction * horizon.total_steps)
+    return rounded(warmup.fraction * horizon.total_steps)
