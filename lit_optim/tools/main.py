@@ -57,7 +57,12 @@ def run_tool(name: str, args: list[str]) -> None:
         from lit_optim.tools.compare import compare_command
 
         compare_command(
-            rest, optim_files=opts.optim, out=opts.output, metric=opts.metric, mode=opts.mode
+            rest,
+            optim_files=opts.optim,
+            out=opts.output,
+            metric=opts.metric,
+            mode=opts.mode,
+            timing=opts.timing,
         )
     elif name == "lr-find":
         opts, rest = _lr_find_parser().parse_known_args(args)
@@ -191,6 +196,13 @@ def _compare_parser() -> argparse.ArgumentParser:
         choices=("auto", "max", "min"),
         default="auto",
         help="whether higher metric is better (auto: min for *loss*, else max)",
+    )
+    p.add_argument(
+        "--no-timing",
+        dest="timing",
+        action="store_false",
+        help="leave wall time and steps/s out of the table and the JSON, so that the files "
+        "are the same on every machine and run (losses and metrics are seeded)",
     )
     return p
 
