@@ -18,6 +18,7 @@ from torch import nn
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, build_optimizer, build_scheduler
 from lit_optim.core.composite import CompositeOptimizer
+from lit_optim.core.optimizers import groups_of
 from lit_optim.lightning.table import group_table, render
 
 MUON = {"class_path": "torch.optim.Muon", "init_args": {"lr": 0.02, "weight_decay": 0.01}}
@@ -184,7 +185,7 @@ def test_default_no_decay_split_applies_inside_each_optimizer() -> None:
 
 def test_group_table_shows_each_groups_optimizer() -> None:
     opt = build_optimizer(net(), muon_config())
-    lines = render(group_table(opt.lit_optim_groups, opt)).splitlines()
+    lines = render(group_table(groups_of(opt), opt)).splitlines()
     assert lines[0] == "AdamW (fused)+Muon param groups"
     header = lines[2].split()
     assert header[:3] == ["group", "rule", "optimizer"]

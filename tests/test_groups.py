@@ -261,12 +261,17 @@ def test_no_decay_is_not_split_off_when_weight_decay_is_zero() -> None:
 # --------------------------------------------------------------------------- frozen
 
 
-def test_frozen_rule_sets_requires_grad_false_and_leaves_params_out() -> None:
+def test_frozen_rule_lists_params_to_freeze_and_leaves_them_out() -> None:
     model = Net()
     pg = build(model, groups=[{"name": "stem", "params": ["stem.*"], "frozen": True}])
     stem = [p for n, p in model.named_parameters() if n.startswith("stem.")]
     assert len(stem) == 4
+    # Building is pure: what to freeze is returned, and only training applies it.
+    assert all(p.requires_grad for p in model.parameters())
+    assert [id(p) for p in pg.freeze] == [id(p) for p in stem]
+    pg.apply_freeze()
     assert not any(p.requires_grad for p in stem)
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.startswith("stem."))
     in_groups = {id(p) for g in pg.groups for p in g["params"]}
     assert not in_groups & {id(p) for p in stem}
     row = rows(pg)["stem.0.weight"]
@@ -825,9 +830,9 @@ def test_no_trainable_parameter_left_is_an_error() -> None:
     model = Net()
     model.head.requires_grad_(False)
     with error(
-        "optim.groups: no trainable parameter left: all 17 parameters are frozen (15 by "
-        "rules, 2 with requires_grad=False); unfreeze some (drop `frozen: true` from a rule "
-        "or narrow its params)"
+        "optim.groups: no trainable parameter left: 15 parameters are frozen by `frozen: true` "
+        "rules and the other 2 have requires_grad=False; drop `frozen: true` from a rule or "
+        "unfreeze some parameters"
     ):
         build(
             model, groups=[{"params": ["stem.*", "embed.*", "blocks.*", "norm.*"], "frozen": True}]

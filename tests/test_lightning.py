@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, IterableDataset
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, ScheduleLR
+from lit_optim.core.optimizers import groups_of
 from lit_optim.lightning.cli import attach_config
 
 
@@ -93,7 +94,7 @@ def test_csv_lr_equals_layer_decay_scales(tmp_path):
     model = TinyNet(optim=cfg, depth=3)
     t = trainer(tmp_path, max_epochs=1)
     t.fit(model, loader())
-    groups = t.optimizers[0].lit_optim_groups
+    groups = groups_of(t.optimizers[0])
     rows = read_metrics(t.logger.log_dir)
     num_layers = groups.num_layers
     assert num_layers == 5  # embed, 3 blocks, norm+head

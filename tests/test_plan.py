@@ -17,7 +17,8 @@ from conftest import CONFIGS, ROOT, TinyNet, loader
 from lit_optim import OptimConfig, Warmup
 from lit_optim.core.plan import RunPlan, TrainLoop
 from lit_optim.lightning import loop as lightning_loop
-from lit_optim.lightning.loop import loop_before_fit
+from lit_optim.lightning.loop import loop_before_fit, run_plan
+from lit_optim.lightning.mixin import find_config
 from lit_optim.tools.main import main
 
 QUIET = {
@@ -38,7 +39,7 @@ class PlanRecorder(pl.Callback):
         self.ks: list[int] = []
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self.plan = trainer.optimizers[0].lit_optim_plan
+        self.plan = run_plan(trainer, find_config(pl_module))
         self.estimated = trainer.estimated_stepping_batches
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, *args: Any) -> None:

@@ -12,9 +12,14 @@ from conftest import ROOT, TinyNet, read_metrics, run_cli, series
 from lightning.pytorch.callbacks import LearningRateMonitor
 
 from lit_optim import ConfigError, LRLogger, OptimConfig
-from lit_optim.core.plan import TrainLoop
-from lit_optim.core.several import build_several, preview_several
+from lit_optim.core.build import build
+from lit_optim.core.plan import RunPlan, TrainLoop
 from lit_optim.tools.main import main
+
+
+def build_several(model, cfg):
+    return build(model, cfg, lambda section: None)
+
 
 EXAMPLES = ROOT / "examples"
 
@@ -28,7 +33,7 @@ def test_each_entry_gets_its_own_parameters_optimizer_and_schedule() -> None:
 
     model = RingGAN()
     loop = TrainLoop(batches_per_epoch=5, max_epochs=2)  # 10 steps, 5 per epoch
-    built = preview_several(model, OptimConfig.from_dict(gan_optim()), loop)
+    built = build(model, OptimConfig.from_dict(gan_optim()), lambda c: RunPlan.of(c, loop))
     assert [(b.name, type(b.optimizer).__name__) for b in built] == [
         ("generator", "Adam"),
         ("discriminator", "Adam"),

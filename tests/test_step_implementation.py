@@ -21,6 +21,7 @@ from torch import nn
 from lit_optim import ConfigError, OptimConfig, build_optimizer, build_scheduler
 from lit_optim.core import implementation
 from lit_optim.core.implementation import implementation_name, speed_flags
+from lit_optim.core.optimizers import groups_of
 
 STEPS = 100
 
@@ -354,7 +355,7 @@ def test_group_table_header_names_the_implementation() -> None:
         ("LBFGS", "LBFGS param groups"),
     ]:
         opt = build_optimizer(make_net(), OptimConfig(optimizer=spec))
-        assert render(group_table(opt.lit_optim_groups, opt)).splitlines()[0] == header
+        assert render(group_table(groups_of(opt), opt)).splitlines()[0] == header
 
 
 def test_print_config_shows_the_fused_choice(tmp_path) -> None:

@@ -35,7 +35,9 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lit_optim.core.config import GroupRule, OptimConfig
 from lit_optim.core.errors import ConfigError, closest
-from lit_optim.core.groups.result import PendingGroup
+from lit_optim.core.groups.result import ParamGroups, PendingGroup
+from lit_optim.core.optimizers import groups_of
+from lit_optim.core.run_length import check_lengths_known
 from lit_optim.core.schedules import FactorFn, Horizon, Schedule, build_schedule, resolve_factor
 
 SchedulerLike = LRScheduler | ReduceLROnPlateau
@@ -511,6 +513,8 @@ def build_scheduler(
     total_steps: int | float | None = None,
     steps_per_epoch: int | None = None,
     group_schedules: Sequence[Any] | None = None,
+    *,
+    groups: ParamGroups | None = None,
 ) -> SchedulerLike | None:
     """Build the configured schedule for ``optimizer``.
 
@@ -521,7 +525,9 @@ def build_scheduler(
             (in units of ``config.interval``); ``None`` / ``inf`` when unknown.
         steps_per_epoch: Scheduler steps per epoch (1 for ``interval: epoch``).
         group_schedules: Per-group schedule specs parallel to ``optimizer.param_groups``
-            (defaults to what :func:`build_optimizer` recorded on the optimizer).
+            (defaults to those of ``groups``).
+        groups: The group assignment ``optimizer`` was built on (per-group schedules,
+            groups that join later); defaults to what :func:`build_optimizer` built.
 
     Returns:
         A :class:`ScheduleLR`, a torch scheduler, or ``None`` when nothing is scheduled.
@@ -531,7 +537,7 @@ def build_scheduler(
             length that is unknown.
 
     """
-    recorded = getattr(optimizer, "lit_optim_groups", None)
+    recorded = groups if groups is not None else groups_of(optimizer)
     if group_schedules is None:
         group_schedules = recorded.schedules if recorded is not None else None
     n = len(optimizer.param_groups)
@@ -808,13 +814,14 @@ def _horizon(
     total_steps: int | float | None,
     steps_per_epoch: int | None,
 ) -> Horizon:
+    per_epoch = 1 if config.interval == "epoch" else steps_per_epoch  # an epoch is one step
+    check_lengths_known(config, int(total_steps) if total_steps is not None else None, per_epoch)
     spe = max(1, int(steps_per_epoch or 1))
     if total_steps is not None:
         return Horizon(total_steps=int(total_steps), steps_per_epoch=spe)
     needs = [s for s in schedules if s is not None and s.needs_total]
-    if needs or (config.warmup is not None and config.warmup.fraction is not None):
-        what = type(needs[0]).__name__ if needs else "warmup.fraction"
-        raise RunLengthUnknown(f"{what} needs the length of the run")
+    if needs:
+        raise RunLengthUnknown(f"{type(needs[0]).__name__} needs the length of the run")
     # Schedules that ignore the run length still get a horizon; make it effectively endless.
     return Horizon(total_steps=2**62, steps_per_epoch=spe)
 

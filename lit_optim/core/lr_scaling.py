@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ import torch
 
 from lit_optim.core.config import LRScaling
 from lit_optim.core.errors import ConfigError
+from lit_optim.core.groups.result import PendingGroup
 
 __all__ = ["BatchScale", "apply_batch_scale", "find_batch_scale"]
 
@@ -101,19 +102,18 @@ def find_batch_scale(scaling: LRScaling, trainer: Any, datamodule: Any = None) -
     )
 
 
-def apply_batch_scale(optimizer: torch.optim.Optimizer, scale: BatchScale) -> None:
-    """Multiply the lr of every group (and of those that join later) by ``scale.factor``.
+def apply_batch_scale(
+    optimizer: torch.optim.Optimizer, pending: Sequence[PendingGroup], scale: BatchScale
+) -> None:
+    """Multiply the lr of every group (and of the ``pending`` ones) by ``scale.factor``.
 
-    Recorded as ``optimizer.lit_optim_lr_scale`` for the tools. Call before the scheduler
-    is built (its base lrs are the scaled ones).
+    Call before the scheduler is built (its base lrs are the scaled ones).
     """
     factor = scale.factor
     for group in optimizer.param_groups:
         group["lr"] = group["lr"] * factor
-    recorded = getattr(optimizer, "lit_optim_groups", None)
-    for pending in getattr(recorded, "pending", ()):
-        pending.group["lr"] = pending.group["lr"] * factor
-    optimizer.lit_optim_lr_scale = scale  # type: ignore[attr-defined]
+    for later in pending:
+        later.group["lr"] = later.group["lr"] * factor
 
 
 def _batch_size(scaling: LRScaling, trainer: Any, datamodule: Any) -> tuple[int, str] | None:

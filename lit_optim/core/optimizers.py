@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -51,8 +52,10 @@ def build_optimizer(
 ) -> torch.optim.Optimizer:
     """Build the configured optimizer over the model's named param groups.
 
-    When ``init_args`` set neither ``fused`` nor ``foreach``, torch's fastest step for the
-    parameters' devices is chosen (:func:`~lit_optim.core.implementation.speed_flags`).
+    The plain-Python entry point: parameters of ``frozen`` rules (and rules waiting for
+    ``unfreeze_at``) get ``requires_grad=False``, as ``fit`` gives them. When ``init_args``
+    set neither ``fused`` nor ``foreach``, torch's fastest step for the parameters'
+    devices is chosen (:func:`~lit_optim.core.implementation.speed_flags`).
 
     When group rules carry their own ``optimizer``, one inner optimizer is built per
     distinct optimizer spec and they are returned as one
@@ -66,13 +69,41 @@ def build_optimizer(
             precision, a fused step must let Lightning clip gradients).
 
     Returns:
-        The optimizer; each param group carries a ``name``, and the whole assignment
-        (:class:`~lit_optim.core.groups.ParamGroups`) is kept as ``optimizer.lit_optim_groups``.
+        The optimizer; each param group carries a ``name``. :func:`build_scheduler` finds
+        the group assignment (:func:`groups_of`) without being told.
 
     Raises:
         ConfigError: Unknown class, misspelled or ill-typed option, bad group rule, or an
             optimizer refusing its parameters (e.g. Muon given a 1-D tensor).
 
+    """
+    optimizer, groups = optimizer_and_groups(model, config, only, trainer=trainer)
+    groups.apply_freeze()
+    return optimizer
+
+
+def groups_of(optimizer: torch.optim.Optimizer) -> ParamGroups | None:
+    """The group assignment lit_optim built ``optimizer`` on (``None``: not built by it)."""
+    return _GROUPS.get(optimizer)
+
+
+# build_optimizer -> build_scheduler in plain Python: the assignment is looked up here,
+# not stuck on the torch object; weak, so an optimizer that is dropped is forgotten.
+_GROUPS: weakref.WeakKeyDictionary[torch.optim.Optimizer, ParamGroups] = weakref.WeakKeyDictionary()
+
+
+def optimizer_and_groups(
+    model: nn.Module,
+    config: OptimConfig,
+    only: Collection[torch.Tensor] | None = None,
+    *,
+    trainer: Any = None,
+    frozen_start: bool = False,
+) -> tuple[torch.optim.Optimizer, ParamGroups]:
+    """The optimizer and its group assignment; pure: the model is not changed.
+
+    What to freeze is in ``ParamGroups.freeze``; ``frozen_start`` as in
+    :func:`~lit_optim.core.groups.build_param_groups`.
     """
     cls, init_args = resolve_optimizer(config.optimizer)
     defaults = optimizer_defaults(cls, init_args)
@@ -93,15 +124,15 @@ def build_optimizer(
         optimizer_name=cls.__name__,
         rule_optimizers=own_defaults,
         only=only,
+        frozen_start=frozen_start,
     )
     step = _Step(sparse=has_sparse_gradients(model), trainer=trainer)
     if not own:
         optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [], step)
     else:
         optimizer = _composite(cls, init_args, own, groups, config, step)
-    # Per-group schedules and the group table are read back from here by build_scheduler.
-    optimizer.lit_optim_groups = groups  # type: ignore[attr-defined]
-    return optimizer
+    _GROUPS[optimizer] = groups
+    return optimizer, groups
 
 
 def _composite(

@@ -2,8 +2,9 @@
 
 A :class:`RunPlan` is computed from the ``optim:`` section and a :class:`TrainLoop` (what
 the trainer and the data say: batches per epoch, accumulation, epoch and step limits).
-``configure_optimizers`` builds the schedule on it; ``plot``, ``groups``, ``compare`` and
-``lr-find`` read the same plan, so nothing about the run's length is derived twice.
+``configure_optimizers`` builds the schedule on it (:func:`lit_optim.core.build.build`);
+``plot``, ``groups``, ``compare`` and ``lr-find`` read the same plan, so nothing about
+the run's length is derived twice.
 Reading a Lightning trainer into a :class:`TrainLoop` is done in
 :mod:`lit_optim.lightning.loop`; this module needs no Lightning.
 
@@ -22,20 +23,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-import torch
 
 from lit_optim.core.config import OptimConfig
-from lit_optim.core.groups import ParamGroups
-from lit_optim.core.lr_adapter import (
-    RunLengthUnknown,
-    SchedulerLike,
-    build_scheduler,
-    is_torch_scheduler,
-)
-from lit_optim.core.lr_scaling import BatchScale, apply_batch_scale
-from lit_optim.core.optimizers import build_optimizer
+from lit_optim.core.lr_adapter import is_torch_scheduler
+from lit_optim.core.run_length import check_lengths_known
 from lit_optim.core.schedules import Horizon, _warmup_steps, build_schedule
 
 
@@ -76,8 +67,7 @@ class RunPlan:
         epochs: Epochs in the run, or ``None`` when unknown.
         total: Scheduler steps the schedule is resolved on, or ``None`` when unknown.
         steps_per_epoch: Scheduler steps per epoch (1 for ``interval: epoch``), or ``None``.
-        warmup_steps: Scheduler steps of warmup (0 = none; ``None`` when the run length it
-            depends on is unknown).
+        warmup_steps: Scheduler steps of warmup (0 = none).
         boundaries: Scheduler steps where the main schedule switches from one piece to
             the next (a ``Sequence``), warmup included.
 
@@ -91,7 +81,7 @@ class RunPlan:
     epochs: int | None
     total: int | None
     steps_per_epoch: int | None
-    warmup_steps: int | None
+    warmup_steps: int
     boundaries: tuple[int, ...]
 
     @classmethod
@@ -99,7 +89,8 @@ class RunPlan:
         """Work the plan out from the ``optim:`` section and the training loop.
 
         Raises:
-            ConfigError: The warmup is invalid, or the schedule spec cannot be built.
+            ConfigError: A warmup is invalid or needs a length that is unknown, or the
+                schedule spec cannot be built.
 
         """
         per_epoch = (
@@ -120,6 +111,7 @@ class RunPlan:
             )
             total = math.ceil(optimizer_steps / config.frequency) if optimizer_steps else None
             sched_per_epoch = max(1, per_epoch // config.frequency) if per_epoch else None
+        check_lengths_known(config, total, sched_per_epoch)
         warmup = _warmup(config, total, sched_per_epoch)
         return cls(
             loop=loop,
@@ -131,7 +123,7 @@ class RunPlan:
             total=total,
             steps_per_epoch=sched_per_epoch,
             warmup_steps=warmup,
-            boundaries=_boundaries(config, warmup or 0),
+            boundaries=_boundaries(config, warmup),
         )
 
     @property
@@ -182,56 +174,6 @@ class RunPlan:
         return [t // per for t in range(self.optimizer_steps or 0)]
 
 
-@dataclass
-class Preview:
-    """Everything ``fit`` builds for the optimizer, built on a plan (nothing trained).
-
-    Attributes:
-        optimizer: Built on the real model parameters (no optimizer state yet).
-        groups: The param-group assignment.
-        scheduler: The scheduler, or ``None``.
-        plan: The run plan the scheduler was built on.
-
-    """
-
-    optimizer: torch.optim.Optimizer
-    groups: ParamGroups
-    scheduler: SchedulerLike | None
-    plan: RunPlan
-
-
-def preview(
-    model: torch.nn.Module,
-    config: OptimConfig,
-    plan: RunPlan,
-    lr_scale: BatchScale | None = None,
-    *,
-    trainer: Any = None,
-) -> Preview:
-    """Build groups, optimizer and scheduler for ``model`` as ``configure_optimizers`` does.
-
-    ``lr_scale`` (``optim.lr_scaling`` resolved on the trainer) multiplies every lr first.
-    ``trainer`` (when known): under its mixed precision, a fused step lets Lightning clip.
-
-    Raises:
-        ConfigError: Whatever ``fit`` would raise for this config on this run.
-
-    """
-    optimizer = build_optimizer(model, config, trainer=trainer)
-    groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
-    if lr_scale is not None:
-        apply_batch_scale(optimizer, lr_scale)
-    try:
-        scheduler = build_scheduler(
-            optimizer, config, plan.total, plan.steps_per_epoch, groups.schedules
-        )
-    except RunLengthUnknown as err:  # the length comes from the trainer here, say so
-        raise err.for_trainer() from None
-    # Whoever holds the optimizer (Lightning, compare, LRLogger) can read the plan it ran on.
-    optimizer.lit_optim_plan = plan  # type: ignore[attr-defined]
-    return Preview(optimizer, groups, scheduler, plan)
-
-
 def _optimizer_steps(loop: TrainLoop, per_epoch: int | None) -> int | None:
     """Lightning's ``estimated_stepping_batches``, with ``None`` for an endless run."""
     if loop.max_epochs == -1 or per_epoch is None:
@@ -240,13 +182,14 @@ def _optimizer_steps(loop: TrainLoop, per_epoch: int | None) -> int | None:
     return min(steps, loop.max_steps) if loop.max_steps != -1 else steps
 
 
-def _warmup(config: OptimConfig, total: int | None, per_epoch: int | None) -> int | None:
+def _warmup(config: OptimConfig, total: int | None, per_epoch: int | None) -> int:
     warmup = config.warmup
     if warmup is None:
         return 0
-    if warmup.steps is None and (total is None if warmup.fraction is not None else not per_epoch):
-        return None  # depends on a length that is unknown; build_scheduler says so
-    horizon = Horizon(total or 2**62, per_epoch or 1)
+    if warmup.steps is not None:
+        return int(warmup.steps)
+    # check_lengths_known has made sure the length this warmup depends on is known.
+    horizon = Horizon(total or 0, per_epoch or 1)
     return _warmup_steps(warmup, horizon, "optim.warmup")
 
 

@@ -13,15 +13,15 @@ Example:
     >>> model = torch.nn.ModuleDict({"g": torch.nn.Linear(2, 2), "d": torch.nn.Linear(2, 1)})
     >>> cfg = OptimConfig(optimizers={"generator": {"params": ["g.*"], "optimizer": "Adam"},
     ...                               "discriminator": {"optimizer": "SGD"}})
-    >>> [(b.name, type(b.optimizer).__name__) for b in build_several(model, cfg)]
-    [('generator', 'Adam'), ('discriminator', 'SGD')]
+    >>> [[p.shape[0] for p in share] for share in assign(model, cfg)]
+    [[2, 2], [1, 1]]
+
+:func:`lit_optim.core.build.build` builds each entry on its share.
 
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,94 +29,10 @@ from torch import nn
 
 from lit_optim.core.config import GroupRule, OptimConfig, OptimizerEntry, rekey
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.groups import ParamGroups
 from lit_optim.core.groups.names import collect
 from lit_optim.core.groups.rules import check_every_rule_used, compile_rule, first_matches
-from lit_optim.core.lr_adapter import RunLengthUnknown, SchedulerLike, build_scheduler
-from lit_optim.core.optimizers import build_optimizer
-from lit_optim.core.plan import RunPlan, TrainLoop
 
-__all__ = ["Built", "assign", "build_several", "preview_several"]
-
-
-@dataclass
-class Built:
-    """One entry of ``optim.optimizers``, built.
-
-    Attributes:
-        name: The entry's key.
-        config: Its own one-optimizer section.
-        optimizer: The optimizer over its parameters.
-        groups: Its param-group assignment.
-        scheduler: Its scheduler, or ``None``.
-        plan: The run plan its scheduler was built on (``None``: run length unknown).
-
-    """
-
-    name: str
-    config: OptimConfig
-    optimizer: torch.optim.Optimizer
-    groups: ParamGroups
-    scheduler: SchedulerLike | None
-    plan: RunPlan | None = None
-
-
-def build_several(
-    model: nn.Module,
-    config: OptimConfig,
-    plan_of: Callable[[OptimConfig], RunPlan] | None = None,
-    *,
-    trainer: Any = None,
-) -> list[Built]:
-    """Build every entry of ``config.optimizers`` on its share of ``model``'s parameters.
-
-    Args:
-        model: The model.
-        config: An ``optim:`` section with ``optimizers``.
-        plan_of: ``entry config -> its run plan``; without it the run length is unknown
-            (schedules that need it raise).
-        trainer: The Lightning trainer, if any (see :func:`build_optimizer`).
-
-    Raises:
-        ConfigError: A selection that matches nothing or overlaps another, a parameter
-            no entry takes, or anything an entry's own section gets wrong (key paths
-            ``optim.optimizers.<name>....``).
-
-    """
-    shares = assign(model, config)
-    built = []
-    for (name, entry), params in zip(config.optimizers.items(), shares, strict=True):  # type: ignore[union-attr]
-        key = f"optim.optimizers.{name}"
-        try:
-            optimizer = build_optimizer(model, entry.config, only=params, trainer=trainer)
-            groups: ParamGroups = optimizer.lit_optim_groups  # type: ignore[attr-defined]
-            plan = plan_of(entry.config) if plan_of else None
-            total, per_epoch = (plan.total, plan.steps_per_epoch) if plan else (None, None)
-            scheduler = build_scheduler(optimizer, entry.config, total, per_epoch, groups.schedules)
-        except RunLengthUnknown as err:  # a plan: the length comes from the trainer
-            raise rekey(err.for_trainer() if plan else err, "optim", key) from None
-        except ConfigError as err:
-            raise rekey(err, "optim", key) from None
-        optimizer.lit_optim_entry = name  # type: ignore[attr-defined]
-        # Whoever holds the optimizer (tools, LRLogger) can read the plan it ran on.
-        optimizer.lit_optim_plan = plan  # type: ignore[attr-defined]
-        built.append(Built(name, entry.config, optimizer, groups, scheduler, plan))
-    return built
-
-
-def preview_several(
-    model: nn.Module, config: OptimConfig, loop: TrainLoop, *, trainer: Any = None
-) -> list[Built]:
-    """Build every entry as ``configure_optimizers`` will, each on its plan of ``loop``.
-
-    The one-optimizer counterpart is :func:`lit_optim.core.plan.preview`; the tools and the
-    CLI's check before ``fit`` read this.
-
-    Raises:
-        ConfigError: Whatever ``fit`` would raise for this section on this run.
-
-    """
-    return build_several(model, config, lambda entry: RunPlan.of(entry, loop), trainer=trainer)
+__all__ = ["assign"]
 
 
 def assign(model: nn.Module, config: OptimConfig) -> list[list[torch.Tensor]]:

@@ -9,7 +9,6 @@ A bad config prints one ``error: <key path>: <what is wrong>`` line and exits 2.
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from argparse import RawDescriptionHelpFormatter
 from collections.abc import Mapping
@@ -22,14 +21,15 @@ from jsonargparse import DefaultHelpFormatter, Namespace
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.utilities.rank_zero import rank_zero_info, rank_zero_warn
 
+from lit_optim.core.build import build
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.lr_adapter import is_torch_scheduler
 from lit_optim.core.lr_scaling import find_batch_scale
-from lit_optim.core.plan import RunPlan, preview
+from lit_optim.core.plan import RunPlan
 from lit_optim.core.schedules import build_schedule
-from lit_optim.core.several import preview_several
 from lit_optim.lightning.callbacks import PlateauResumeFix
 from lit_optim.lightning.finetuning import check_lr_callbacks
+from lit_optim.lightning.lifecycle import model_as_fit_sees_it
 from lit_optim.lightning.loop import loop_before_fit
 from lit_optim.lightning.messages import bad_config_message
 from lit_optim.lightning.mixin import OptimMixin, configure_optimizers, find_config
@@ -48,7 +48,6 @@ from lit_optim.lightning.warm_start import WEIGHTS_FLAG, load_weights
 
 DEFAULT_CONFIG = Path(__file__).parents[1] / "configs" / "digits_poly.yaml"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
-TOOL_COMMANDS = ("plot", "groups", "compare", "lr-find")
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
 
 tools (each resolves the run as fit would, without training; see `lit-optim <tool> -h`):
@@ -244,36 +243,46 @@ def check_schedules(optim: Any) -> None:
 def preflight(
     model: pl.LightningModule, config: OptimConfig, trainer: pl.Trainer, datamodule: Any
 ) -> list[tuple[str, Any]]:
-    """Build what ``fit`` will build, on the real model, so a bad config fails first.
+    """Build what ``fit`` will build, on the model as ``fit`` sees it: a bad config fails first.
 
-    When the training data is not known before ``fit`` (no datamodule), the run-length
-    checks wait for ``configure_optimizers``; everything else is checked here.
+    The build is the one ``configure_optimizers`` runs, on the model (or a meta copy with
+    its ``configure_model`` layers, :func:`model_as_fit_sees_it`); nothing is changed.
+    When the training data is not known before ``fit`` (no datamodule), no scheduler is
+    built here: the run-length checks wait for ``configure_optimizers``. When the layers
+    exist only after the strategy's setup (``fully_shard`` in ``configure_model``), every
+    check that needs parameters waits for it too (it runs on every rank and ends in the
+    same one-line error).
 
     Returns:
         ``(key, scheduler)`` for each scheduler ``fit`` will build, in Lightning's order
-        (for :func:`check_resume`); empty when the run length is not known yet.
+        (for :func:`check_resume`); empty when they are not known yet.
 
     """
-    loop = loop_before_fit(trainer, datamodule)
-    known = datamodule is not None or trainer.max_steps != -1
-    if not known:
-        loop = dataclasses.replace(loop, max_steps=_PLACEHOLDER_STEPS)
     if config.optimizers is not None:
         check_manual_optimization(model)
-        built = preview_several(model, config, loop, trainer=trainer)
-        found = [(f"optim.optimizers.{b.name}", b.scheduler) for b in built]
-        return [(k, s) for k, s in found if s is not None] if known else []
+    else:
+        check_lr_callbacks(trainer.callbacks, config)
+    view, why = model_as_fit_sees_it(model)
+    if view is None:
+        rank_zero_info(f"lit-optim: {why}; the optim: checks that need parameters run in fit")
+        return []
+    loop = loop_before_fit(trainer, datamodule) if datamodule is not None else None
     # Only when the data is known here; otherwise configure_optimizers finds the batch size.
     scale = None
-    if config.lr_scaling is not None and datamodule is not None:
+    if config.lr_scaling is not None and loop is not None:
         scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
-    one = preview(model, config, RunPlan.of(config, loop), scale, trainer=trainer)
-    check_lr_callbacks(trainer.callbacks, config, one.scheduler)
-    return [("optim", one.scheduler)] if known and one.scheduler is not None else []
-
-
-# Run length used to validate a schedule whose real length only ``fit`` can know.
-_PLACEHOLDER_STEPS = 10**6
+    built = build(
+        view,
+        config,
+        lambda section: RunPlan.of(section, loop) if loop is not None else None,
+        scale=scale,
+        trainer=trainer,
+    )
+    return [
+        ("optim" if b.name is None else f"optim.optimizers.{b.name}", b.scheduler)
+        for b in built
+        if b.scheduler is not None
+    ]
 
 
 def with_default_config(args: list[str]) -> list[str]:

@@ -16,20 +16,23 @@ from lightning.pytorch.callbacks import BackboneFinetuning
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_adapter import ScheduleLR
+from lit_optim.core.lr_adapter import is_torch_scheduler
 
 __all__ = ["check_lr_callbacks"]
 
 
-def check_lr_callbacks(callbacks: list[Any], config: OptimConfig, scheduler: Any) -> None:
-    """Refuse a callback whose lr writes ``scheduler`` would silently overwrite.
+def check_lr_callbacks(callbacks: list[Any], config: OptimConfig) -> None:
+    """Refuse a callback whose lr writes the section's schedule would silently overwrite.
+
+    Decided from the section alone (no model, no run length), so it is refused before
+    ``fit`` whatever the data.
 
     Raises:
         ConfigError: ``BackboneFinetuning`` (or a subclass) with a lit_optim schedule
             stepped per optimizer step (``optim.interval: step``).
 
     """
-    if not isinstance(scheduler, ScheduleLR) or config.interval != "step":
+    if config.interval != "step" or not _sets_lr_every_step(config):
         return
     for callback in callbacks:
         if isinstance(callback, BackboneFinetuning):
@@ -43,3 +46,21 @@ def check_lr_callbacks(callbacks: list[Any], config: OptimConfig, scheduler: Any
                 "that only adds the group (its lr then follows the schedule), or step "
                 "the schedule per epoch (optim.interval: epoch)",
             )
+
+
+def _sets_lr_every_step(config: OptimConfig) -> bool:
+    """Whether the section builds a ``ScheduleLR`` (it writes every group's lr each step)."""
+    if is_torch_scheduler(config.schedule):
+        return False
+    scheduled = [
+        config.schedule,
+        config.warmup,
+        config.momentum_schedule,
+        config.momentum_warmup,
+        config.weight_decay_schedule,
+        config.weight_decay_warmup,
+    ]
+    for rule in config.groups:
+        scheduled += [rule.schedule, rule.unfreeze_at, rule.momentum_schedule]
+        scheduled.append(rule.weight_decay_schedule)
+    return any(s is not None for s in scheduled)

@@ -19,6 +19,10 @@ from typing import Any
 import lightning.pytorch as pl
 import torch.serialization
 
+# A model made by LightningCLI is re-made by load_from_checkpoint through a fresh
+# jsonargparse parser of its __init__ (Lightning's `instantiate_module`): it must know how
+# a Spec (`optim.optimizer: {class_path, init_args}`) is read, or it takes it for a class.
+import lit_optim.lightning.types  # noqa: F401
 from lit_optim.core.config import (
     GroupRule,
     LayerDecay,
@@ -30,11 +34,9 @@ from lit_optim.core.config import (
     Warmup,
 )
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.lr_scaling import find_batch_scale
-from lit_optim.core.plan import RunPlan, TrainLoop, preview
 from lit_optim.lightning.callbacks import optimizer_key
 from lit_optim.lightning.finetuning import check_lr_callbacks
-from lit_optim.lightning.loop import run_plan
+from lit_optim.lightning.lifecycle import configure
 from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
 
@@ -71,41 +73,29 @@ def find_config(module: Any) -> OptimConfig | None:
     raise ConfigError("model.optim", f"expected an OptimConfig or a mapping, got {config!r}")
 
 
-def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> dict[str, Any]:
-    """Lightning's optimizer dict for ``module`` under ``config``.
+def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> Any:
+    """Lightning's optimizer dict (a list of them for ``optim.optimizers``) under ``config``.
 
-    The run plan comes from the trainer (:func:`lit_optim.lightning.loop.run_plan`):
-    Lightning's own batch count, accumulation, devices, ``max_steps`` and
-    ``limit_train_batches``. The group table is printed once (rank zero) unless
-    ``config.summary`` is off. An optimizer with train / eval modes (schedule-free) gets
-    :class:`OptimizerModes`.
+    Built once, on the live model (:func:`~lit_optim.lightning.lifecycle.configure`). The
+    group table is printed once (rank zero) unless ``config.summary`` is off. An
+    optimizer with train / eval modes (schedule-free) gets :class:`OptimizerModes`.
     """
     if config.optimizers is not None:
         from lit_optim.lightning.several import configure_several
 
-        return configure_several(module, config)  # type: ignore[return-value]
-    plan = run_plan(module.trainer, config) if module._trainer else RunPlan.of(config, TrainLoop())
-    scale = None
-    if config.lr_scaling is not None:
-        if module._trainer is None:
-            raise ConfigError(
-                "optim.lr_scaling",
-                "needs the trainer (batch size, accumulation, devices); build inside fit, "
-                "or scale the lrs yourself when calling configure_optimizers directly",
-            )
-        scale = find_batch_scale(config.lr_scaling, module.trainer, module.trainer.datamodule)
-    trainer = module.trainer if module._trainer else None
-    built = preview(module, config, plan, scale, trainer=trainer)
+        return configure_several(module, config)
+    [built] = configure(module, config)
     optimizer, scheduler = built.optimizer, built.scheduler
+    trainer = module._trainer
     if trainer is not None:
-        check_lr_callbacks(trainer.callbacks, config, scheduler)
-    if module._trainer is not None and has_modes(optimizer):
-        add_modes_callback(module.trainer)
-    if config.summary and module._trainer is not None and module.trainer.is_global_zero:
-        # Plain text (no ANSI codes) so it reads the same in a terminal and in log files.
-        print(render(group_table(built.groups, optimizer, compact=True)), flush=True)
-        if scale is not None:
-            print(scale.describe(), flush=True)
+        check_lr_callbacks(trainer.callbacks, config)
+        if has_modes(optimizer):
+            add_modes_callback(trainer)
+        if config.summary and trainer.is_global_zero:
+            # Plain text (no ANSI codes) so it reads the same in a terminal and in log files.
+            print(render(group_table(built.groups, optimizer, compact=True)), flush=True)
+            if built.scale is not None:
+                print(built.scale.describe(), flush=True)
     if scheduler is None:
         return {"optimizer": optimizer}
     lr_scheduler: dict[str, Any] = {

@@ -14,8 +14,7 @@ import lightning.pytorch as pl
 
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.plan import RunPlan
-from lit_optim.core.several import build_several
+from lit_optim.lightning.lifecycle import configure
 from lit_optim.lightning.modes import add_modes_callback, has_modes
 from lit_optim.lightning.table import group_table, render
 
@@ -29,15 +28,9 @@ def configure_several(module: pl.LightningModule, config: OptimConfig) -> list[d
         ConfigError: The module uses automatic optimization, or an entry is bad.
 
     """
-    from lit_optim.lightning.loop import run_plan
-
     check_manual_optimization(module)
     trainer = module._trainer
-
-    def plan_of(entry: OptimConfig) -> RunPlan:
-        return run_plan(trainer, entry)
-
-    built = build_several(module, config, plan_of if trainer is not None else None, trainer=trainer)
+    built = configure(module, config)
     out: list[dict[str, Any]] = []
     for b in built:
         if trainer is not None and has_modes(b.optimizer):

@@ -23,11 +23,12 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, Checkpoint
 
+from lit_optim.core.build import build
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
-from lit_optim.core.plan import RunPlan, preview
+from lit_optim.core.plan import RunPlan
 from lit_optim.lightning.cli import with_default_config
-from lit_optim.lightning.loop import loop_before_fit
+from lit_optim.lightning.loop import loop_before_fit, run_plan
 from lit_optim.lightning.optim_args import OPTIM_FLAG, optim_section, read_optim_value
 from lit_optim.tools.plot import COLORS
 
@@ -106,7 +107,7 @@ def compare_command(
             or has several optimizers (``optim.optimizers``), or the metric is never logged.
 
     """
-    from lit_optim.tools.resolve import note, resolve_run
+    from lit_optim.tools.resolve import note, preview_model, resolve_run
 
     names = [Path(f).stem for f in optim_files]
     if len(set(names)) != len(names):
@@ -127,10 +128,12 @@ def compare_command(
 
     base = resolve_run(cli_args, build=False)
     # Every section is built on the base run's plan (its data set up once) before any
-    # training starts, so a bad third section fails before the first run trains.
+    # training starts, so a bad third section fails before the first run trains. Each is
+    # a pure build on the same model: what one section freezes is not frozen for the next.
     loop = loop_before_fit(base.trainer, base.datamodule)
+    view = preview_model(base.model)
     for config in configs:
-        preview(base.model, config, RunPlan.of(config, loop))
+        build(view, config, lambda section: RunPlan.of(section, loop), trainer=base.trainer)
     seed = base.cli.config.get("seed_everything")
     if isinstance(seed, bool) or not isinstance(seed, int):
         seed = 0  # every run must start from the same initialisation
@@ -309,7 +312,7 @@ def _train(args: list[str], name: str, metric: str) -> RunResult:
         trainer.fit(model, datamodule=datamodule)
         wall = time.perf_counter() - start
     optimizer = trainer.optimizers[0]
-    plan: RunPlan = optimizer.lit_optim_plan  # what configure_optimizers built the run on
+    plan = run_plan(trainer, run.config)  # what configure_optimizers built the run on
     steps = trainer.global_step
     losses = [sum(v) / len(v) for _, v in sorted(recorder.losses.items())]
     return RunResult(

@@ -139,7 +139,7 @@ def lr_find(
     if steps < 3:
         raise ConfigError("lr-find --steps", f"need at least 3 steps, got {steps}")
     _, init_args = resolve_optimizer(run.config.optimizer)
-    scale = getattr(run.preview.optimizer, "lit_optim_lr_scale", None)
+    scale = run.preview.scale
     base = float(run.preview.optimizer.defaults.get("lr", init_args.get("lr", 0.0)))
     base *= scale.factor if scale is not None else 1.0
     result = LRFind(base_lr=base)

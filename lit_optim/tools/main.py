@@ -92,12 +92,13 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
 
     run = resolve_run(cli_args, several=True)
     if run.several is not None:
-        built = [(f"optimizer {b.name!r}: self.optimizers()[{i}]", b.groups, b.optimizer)
+        built = [(f"optimizer {b.name!r}: self.optimizers()[{i}]", b)
                  for i, b in enumerate(run.several)]  # fmt: skip
     else:
-        built = [(None, run.preview.groups, run.preview.optimizer)]
+        built = [(None, run.preview)]
     console = Console()
-    for i, (heading, groups, optimizer) in enumerate(built):
+    for i, (heading, b) in enumerate(built):
+        groups, optimizer = b.groups, b.optimizer
         tables = [group_table(groups, optimizer)]
         if params:
             tables.append(param_table(groups))
@@ -108,9 +109,8 @@ def groups_command(cli_args: list[str], *, params: bool = False) -> None:
                 console.print(table)
             else:  # piped: plain text, no ANSI codes, wide enough that no column wraps
                 print(render(table))
-        scale = getattr(optimizer, "lit_optim_lr_scale", None)
-        if scale is not None:
-            print(scale.describe())
+        if b.scale is not None:
+            print(b.scale.describe())
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:

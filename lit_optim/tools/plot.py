@@ -250,7 +250,7 @@ def curves_of(config: Any, pv: Any) -> LRCurves:
 
     Args:
         config: The optimizer's :class:`~lit_optim.core.config.OptimConfig`.
-        pv: Its optimizer, scheduler and plan (a ``Preview`` or a ``several.Built``).
+        pv: Its :class:`~lit_optim.core.build.Built` (optimizer, scheduler, plan, scale).
 
     """
     plan = pv.plan
@@ -273,7 +273,7 @@ def curves_of(config: Any, pv: Any) -> LRCurves:
         epochs=epochs,
         lr={},
         steps_per_epoch=plan.optimizer_steps_per_epoch,
-        title=_title(optimizer, config, scheduler, plan.optimizer_steps, epochs[-1] + 1),
+        title=_title(optimizer, config, scheduler, plan.optimizer_steps, epochs[-1] + 1, pv.scale),
         note=note,
         # fit names the scheduler optimizer_key(optimizer), and LRLogger its groups so.
         keys=dict(zip(names, group_keys(optimizer_key(optimizer), raw_names), strict=True)),
@@ -521,7 +521,12 @@ def _float(value: Any) -> float:
 
 
 def _title(
-    optimizer: torch.optim.Optimizer, config: Any, scheduler: Any, steps: int, epochs: int
+    optimizer: torch.optim.Optimizer,
+    config: Any,
+    scheduler: Any,
+    steps: int,
+    epochs: int,
+    scale: Any = None,
 ) -> str:
     name = getattr(optimizer, "lit_optim_name", type(optimizer).__name__)
     opt = f"{name}({_kwargs(changed_init_args(config.optimizer))})"
@@ -545,7 +550,6 @@ def _title(
         init = dict(spec.get("init_args") or {}) if isinstance(spec, Mapping) else {}
         sched = f"{type(scheduler).__name__}({_kwargs(init)})"
     every = "" if config.frequency == 1 else f" every {config.frequency}"
-    scale = getattr(optimizer, "lit_optim_lr_scale", None)
     if scale is not None:
         sched += f"\n{scale.describe()}"
     return (

@@ -2,7 +2,8 @@
 
 The same config files, command-line overrides, data module, trainer settings,
 accumulation and devices as ``fit``; then the optimizer, groups and scheduler that
-:func:`lit_optim.core.plan.preview` built. Nothing is written under the trainer's log
+:func:`lit_optim.core.build.build` built on the model as ``fit`` will see it (its
+``configure_model`` layers made on the meta device). Nothing is written under the trainer's log
 directory.
 """
 
@@ -16,13 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 
+from lit_optim.core.build import Built
+from lit_optim.core.build import build as build_all
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.lr_scaling import find_batch_scale
-from lit_optim.core.plan import Preview, RunPlan, preview
-from lit_optim.core.several import Built, preview_several
+from lit_optim.core.plan import RunPlan
 from lit_optim.lightning.cli import LitOptimCLI, with_default_config
+from lit_optim.lightning.lifecycle import model_as_fit_sees_it
 from lit_optim.lightning.loop import loop_before_fit
 
 __all__ = ["ResolvedRun", "note", "quiet_lightning", "resolve_run"]
@@ -52,7 +56,7 @@ class ResolvedRun:
     datamodule: Any
     trainer: pl.Trainer
     config: OptimConfig
-    preview: Preview
+    preview: Built
     several: list[Built] | None = None
 
 
@@ -102,15 +106,37 @@ def resolve_run(cli_args: list[str], *, build: bool = True, several: bool = Fals
             "give this tool a config with one optimizer (optim.optimizer)",
         )
     if build:
+        view = preview_model(model)
         loop = loop_before_fit(trainer, datamodule)
+        scale = None
+        if config.optimizers is None and config.lr_scaling is not None:
+            scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
+        built = build_all(
+            view, config, lambda section: RunPlan.of(section, loop), scale=scale, trainer=trainer
+        )
         if config.optimizers is not None:
-            entries = preview_several(model, config, loop, trainer=trainer)
+            entries = built
         else:
-            scale = None
-            if config.lr_scaling is not None:
-                scale = find_batch_scale(config.lr_scaling, trainer, datamodule)
-            run = preview(model, config, RunPlan.of(config, loop), scale)
+            run = built[0]
     return ResolvedRun(cli, model, datamodule, trainer, config, run, entries)  # type: ignore[arg-type]
+
+
+def preview_model(model: pl.LightningModule) -> torch.nn.Module:
+    """The model as ``fit`` will see it, for a tool; refused when only ``fit`` can make it.
+
+    Raises:
+        ConfigError: ``configure_model`` needs the strategy's setup (a device mesh).
+
+    """
+    view, why = model_as_fit_sees_it(model)
+    if view is None:
+        raise ConfigError(
+            "model",
+            f"{why}; this tool cannot build its layers ahead of fit. Preview it with a "
+            "configure_model that also works on one device (e.g. skip fully_shard when "
+            "self.device_mesh is None)",
+        )
+    return view
 
 
 @contextlib.contextmanager

@@ -34,11 +34,12 @@ def build_param_groups(
     optimizer_name: str = "the optimizer",
     rule_optimizers: Mapping[int, tuple[Mapping[str, Any], str]] | None = None,
     only: Collection[torch.Tensor] | None = None,
+    frozen_start: bool = False,
 ) -> ParamGroups:
     """Assign every trainable parameter of ``model`` to exactly one named, merged group.
 
-    Parameters matched by a ``frozen`` rule get ``requires_grad=False`` -- only once
-    everything else has been validated, so a bad config leaves the model untouched.
+    Pure: the model is not changed. Parameters of a ``frozen`` rule (and of rules with
+    ``unfreeze_at``) are listed in ``ParamGroups.freeze`` for the trainer to freeze.
 
     Args:
         model: The fully built model.
@@ -49,6 +50,10 @@ def build_param_groups(
         rule_optimizers: ``{rule index: (defaults, class name)}`` of rules that carry their
             own ``optimizer``; their groups take lr, weight decay and options from it.
         only: Consider only these parameters (one of several separate optimizers).
+        frozen_start: Something will unfreeze parameters during the run (a
+            ``BaseFinetuning`` callback): when every parameter has ``requires_grad=False``
+            now, they are grouped as if trainable (as ``torch.optim.SGD(model.parameters())``
+            does) instead of refused.
 
     Returns:
         The groups, their schedules and rule labels, and one row per parameter.
@@ -56,7 +61,7 @@ def build_param_groups(
     Raises:
         ConfigError: A rule matches nothing, loses all its parameters to earlier rules,
             names an unknown module type, has a bad regex or an option the optimizer
-            does not take; layer ids cannot be inferred; or nothing is left to train.
+            does not take; layer ids cannot be inferred; or nothing can ever train.
 
     """
     # ~100k small tracked objects are created; pausing the cyclic GC keeps the build linear
@@ -64,7 +69,9 @@ def build_param_groups(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _build(model, config, defaults, optimizer_name, rule_optimizers or {}, only)
+        return _build(
+            model, config, defaults, optimizer_name, rule_optimizers or {}, only, frozen_start
+        )
     finally:
         if enabled:
             gc.enable()
@@ -77,6 +84,7 @@ def _build(
     optimizer_name: str,
     rule_optimizers: Mapping[int, tuple[Mapping[str, Any], str]],
     only: Collection[torch.Tensor] | None,
+    frozen_start: bool,
 ) -> ParamGroups:
     names, tensors, owners = collect(model)
     if only is not None:
@@ -119,9 +127,14 @@ def _build(
     may_skip_wd = [r.rule.weight_decay is None and decays[r.index] for r in rules]
     may_skip_wd.append(decays[-1])
     layered = [r.rule.lr is None for r in rules] + [True]
-    # Rules with unfreeze_at are grouped now (whatever requires_grad says: a preflight
-    # build may have frozen them already) and frozen until they join.
+    # Rules with unfreeze_at are grouped now (whatever requires_grad says: an earlier
+    # fit may have frozen them already) and frozen until they join.
     joining = [r.rule.unfreeze_at is not None for r in rules] + [False]
+    # Everything frozen by the model itself (BaseFinetuning's freeze-all) while something
+    # unfreezes later: group it all, as an optimizer over model.parameters() would.
+    frozen_by_model = frozen_start and not any(
+        p.requires_grad for p, w in zip(tensors, winners, strict=True) if not frozen[w]
+    )
 
     pre: dict[tuple[int, bool, int | None], PreGroup] = {}
     infos: list[ParamInfo] = []
@@ -130,7 +143,7 @@ def _build(
     for name, p, owner, win, layer_id, source in rows:
         if joining[win]:
             to_freeze.append(p)
-        elif frozen[win] or not p.requires_grad:
+        elif frozen[win] or not (p.requires_grad or frozen_by_model):
             if frozen[win]:
                 label = frozen_labels[win]
                 to_freeze.append(p)
@@ -160,7 +173,7 @@ def _build(
         infos.append(info)
 
     if not pre:
-        raise ConfigError("optim.groups", _nothing_to_train(infos))
+        raise ConfigError(*_nothing_to_train(infos))
     merged = merge(list(pre.values()))
     active = [g for g in merged if g.rule is None or g.rule.rule.unfreeze_at is None]
     if not active:
@@ -169,8 +182,6 @@ def _build(
             "every trainable parameter waits for unfreeze_at, so the optimizer would start "
             "empty; let at least one group train from the start",
         )
-    for p in to_freeze:
-        p.requires_grad_(False)
     return ParamGroups(
         groups=[{"params": g.params, "name": g.name, **g.hyper} for g in active],
         schedules=[g.schedule for g in active],
@@ -191,15 +202,33 @@ def _build(
             if g.rule is not None and g.rule.rule.unfreeze_at is not None
         ],
         rule_configs=[g.rule.rule if g.rule is not None else None for g in active],
+        freeze=to_freeze,
     )
 
 
-def _nothing_to_train(infos: Sequence[ParamInfo]) -> str:
+def _nothing_to_train(infos: Sequence[ParamInfo]) -> tuple[str, str]:
+    """``(key, message)`` naming what left nothing to train."""
     if not infos:
-        return "the model has no parameters, so there is nothing to optimize"
+        return "model", "the model has no parameters, so there is nothing to optimize"
     by_rule = sum(1 for i in infos if i.rule.startswith("frozen by"))
+    by_model = len(infos) - by_rule
+    if by_model == 0:
+        return (
+            "optim.groups",
+            f"no trainable parameter left: `frozen: true` rules freeze all {len(infos)} "
+            "parameters; drop `frozen: true` from a rule, narrow its params, or give it "
+            "unfreeze_at",
+        )
+    if by_rule == 0:
+        return (
+            "model",
+            f"all {len(infos)} parameters have requires_grad=False (set by the model or a "
+            "callback), so nothing can train; unfreeze some, or let a BaseFinetuning callback "
+            "unfreeze them during the run (then the optimizer starts over the frozen ones)",
+        )
     return (
-        f"no trainable parameter left: all {len(infos)} parameters are frozen ({by_rule} by "
-        f"rules, {len(infos) - by_rule} with requires_grad=False); unfreeze some (drop "
-        "`frozen: true` from a rule or narrow its params)"
+        "optim.groups",
+        f"no trainable parameter left: {by_rule} parameters are frozen by `frozen: true` rules "
+        f"and the other {by_model} have requires_grad=False; drop `frozen: true` from a rule "
+        "or unfreeze some parameters",
     )

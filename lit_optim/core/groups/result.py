@@ -86,6 +86,9 @@ class ParamGroups:
         pending: Groups that join the optimizer later (rules with ``unfreeze_at``).
         rule_configs: Parallel to ``groups``: the rule of each group (``None`` = default),
             for its momentum and weight-decay schedules.
+        freeze: Parameters that ``fit`` sets to ``requires_grad=False`` (matched by a
+            ``frozen`` rule, or waiting for ``unfreeze_at``). Building never changes the
+            model; whoever trains it applies this (``configure_optimizers``).
 
     """
 
@@ -97,3 +100,9 @@ class ParamGroups:
     optimizers: list[int] = field(default_factory=list)
     pending: list[PendingGroup] = field(default_factory=list)
     rule_configs: list[GroupRule | None] = field(default_factory=list)
+    freeze: list[torch.Tensor] = field(default_factory=list, repr=False)
+
+    def apply_freeze(self) -> None:
+        """Set ``requires_grad=False`` on :attr:`freeze` (what only training does)."""
+        for p in self.freeze:
+            p.requires_grad_(False)
