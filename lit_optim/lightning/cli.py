@@ -65,12 +65,19 @@ class LitOptimCLI(LightningCLI):
     """LightningCLI whose ``optim:`` section configures any LightningModule.
 
     The section works for models that use :class:`OptimMixin` and for models that do
-    not (their ``configure_optimizers`` is replaced, with a one-line warning).
+    not (their ``configure_optimizers`` is replaced, with a one-line warning). Use it as
+    the base of your own script like LightningCLI: ``LitOptimCLI(MyModel, MyData)`` takes
+    those classes themselves (``--model.hidden 64``); ``LitOptimCLI()`` (the ``lit-optim``
+    command) takes any model and data module by ``class_path``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("subclass_mode_model", True)
-        kwargs.setdefault("subclass_mode_data", True)
+        # Classes given (positionally, as LightningCLI takes them, or by keyword) mean those
+        # classes, as in LightningCLI; none given means any class by class_path.
+        model_class = args[0] if args else kwargs.get("model_class")
+        data_class = args[1] if len(args) > 1 else kwargs.get("datamodule_class")
+        kwargs.setdefault("subclass_mode_model", model_class is None)
+        kwargs.setdefault("subclass_mode_data", data_class is None)
         kwargs.setdefault("auto_configure_optimizers", False)
         # Parse errors raise (main() prints them as one line) instead of printing the
         # whole usage text, which buries the one line that says what is wrong.
