@@ -122,8 +122,13 @@ class Sequence(Schedule):
             for i, (child, start, end) in enumerate(zip(self.schedules, starts, ends, strict=True))
         ]
         boundaries = self.boundaries
+        # A run that ends inside a piece before the last holds its final value from then on,
+        # as every schedule does past its end.
+        end = total if self.shift and boundaries and total <= boundaries[-1] else None
 
         def factor(step: int) -> float:
+            if end is not None:
+                step = min(step, end)
             i = bisect.bisect_right(boundaries, step)
             return parts[i](step - starts[i])
 
@@ -200,6 +205,13 @@ def resolve_factor(
 
         def ramp(step: int) -> float:
             return start
+
+    if total <= steps:  # the run ends inside the warmup: its last value is held after it
+
+        def factor(step: int) -> float:
+            return peak * ramp(min(step, total))
+
+        return factor
 
     def factor(step: int) -> float:
         if step >= steps:
