@@ -4,8 +4,8 @@
 recorded from timm and transformers by ``tests/fixtures/record_ports.py`` (versions inside).
 Each recipe below is an ``optim:`` section (plus the run length); it is built the way a run
 builds it (``OptimConfig.from_dict`` -> ``build_optimizer`` -> ``build_scheduler``) and
-stepped like Lightning steps it. The README table "Coming from timm / Hugging Face" lists
-the same recipes, one row per case id.
+stepped like Lightning steps it. The table of ``docs/ports.md`` (linked from the README) is
+:func:`ports_table` of :data:`ROWS`, each row naming its case ids.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import torch
 from lit_optim import OptimConfig, build_optimizer, build_scheduler
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ports"
-README = Path(__file__).parent.parent / "README.md"
+ROOT = Path(__file__).parent.parent
+PORTS_DOC = ROOT / "docs" / "ports.md"
+README = ROOT / "README.md"
 CASES = {
     case["id"]: {**case, "versions": data["versions"]}
     for name in ("timm", "hf")
@@ -392,9 +394,9 @@ def test_recipe_gives_the_recorded_lrs(case_id: str) -> None:
             assert abs(x - y) <= 1e-9 * abs(y) + 1e-15, (case_id, step, g, x, y)
 
 
-#: The README table "Coming from timm / Hugging Face": ``(library call, optim: recipe,
-#: case ids)``. The README holds exactly :func:`ports_table`, so a row cannot drift from the
-#: recipes it names (print it with ``python tests/test_ports.py``).
+#: The table of ``docs/ports.md``: ``(library call, optim: recipe, case ids)``. The page
+#: holds exactly :func:`ports_table`, so a row cannot drift from the recipes it names
+#: (print it with ``python tests/test_ports.py``).
 ROWS: list[tuple[str, str, list[str]]] = [
     (
         "timm `CosineLRScheduler(t_initial, lr_min, warmup_t=W, warmup_lr_init, "
@@ -545,7 +547,7 @@ ROWS: list[tuple[str, str, list[str]]] = [
 
 
 def ports_table() -> str:
-    """The README's ports table, one row per :data:`ROWS` entry."""
+    """The ports table of ``docs/ports.md``, one row per :data:`ROWS` entry."""
     lines = ["| timm / HF | `optim:` | cases |", "|---|---|---|"]
     for library, recipe, ids in ROWS:
         lines.append(f"| {library} | {recipe} | {', '.join(f'`{i}`' for i in ids)} |")
@@ -557,11 +559,17 @@ def test_every_recipe_is_in_exactly_one_row() -> None:
     assert sorted(ids) == sorted(RECIPES)
 
 
-def test_readme_table_is_the_rows_word_for_word() -> None:
-    section = README.read_text().split("### Coming from timm / Hugging Face", 1)[1]
-    assert f"\n{ports_table()}\n\n" in section.split("\n## ", 1)[0]
+def test_ports_page_table_is_the_rows_word_for_word() -> None:
+    page = PORTS_DOC.read_text()
+    assert f"\n{ports_table()}\n\n" in page
     versions = {**CASES["timm-cosine-no-warmup"]["versions"], **CASES["hf-cosine"]["versions"]}
-    assert f"timm {versions['timm']} and\ntransformers {versions['transformers']}" in section
+    assert f"timm {versions['timm']} and\ntransformers {versions['transformers']}" in page
+
+
+def test_readme_counts_the_rows_and_cases_it_links_to() -> None:
+    section = README.read_text().split("### Coming from timm / Hugging Face", 1)[1]
+    assert f"({len(ROWS)} rows, {len(RECIPES)}\nrecorded cases" in section
+    assert "[docs/ports.md](docs/ports.md)" in section
 
 
 if __name__ == "__main__":
