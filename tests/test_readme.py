@@ -116,6 +116,8 @@ def test_documented_command_runs(command, tmp_path, monkeypatch, capsys):
     if words[0] == "lit-optim" and words[1] != "fit":
         tool = words[1]
         extra = {"compare": TINY, "lr-find": ["--steps", "8"]}.get(tool, [])
+        if tool == "plot" and "-o" not in words:  # its default lr.png / lr.csv: not here
+            extra = ["-o", str(tmp_path / "lr.png")]
         monkeypatch.chdir(ROOT)
         monkeypatch.setattr(sys, "argv", ["lit-optim"])
         main([*words[1:], *extra])
