@@ -190,3 +190,14 @@ def test_plain_python_without_total_steps_names_the_python_argument(schedule, wh
         f"build_scheduler: {what}, but total_steps is None; pass total_steps="
     )
     assert "trainer" not in message
+
+
+def test_plain_python_warmup_fraction_without_total_steps_names_the_argument() -> None:
+    config = OptimConfig.from_dict({"optimizer": "SGD", "warmup": {"fraction": 0.1}})
+    optimizer = build_optimizer(nn.Linear(2, 2), config)
+    with pytest.raises(ConfigError) as err:
+        build_scheduler(optimizer, config)
+    assert str(err.value) == (
+        "build_scheduler: optim.warmup.fraction needs the length of the run, but total_steps "
+        "is None; pass total_steps=<how many times scheduler.step() is called over the run>"
+    )

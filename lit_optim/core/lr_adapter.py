@@ -786,17 +786,19 @@ class RunLengthUnknown(ConfigError):
 
     """
 
-    def __init__(self, what: str, setting: str = "") -> None:
-        self.what, self.setting = what, setting
+    def __init__(self, what: str, setting: str = "", arg: str = "total_steps") -> None:
+        self.what, self.setting, self.arg = what, setting, arg
         also = f", or set {setting}" if setting else ""
+        meaning = {
+            "total_steps": "how many times scheduler.step() is called over the run",
+            "steps_per_epoch": "scheduler steps per epoch",
+        }[arg]
         super().__init__(
-            "build_scheduler",
-            f"{what}, but total_steps is None; pass total_steps=<how many times "
-            f"scheduler.step() is called over the run>{also}",
+            "build_scheduler", f"{what}, but {arg} is None; pass {arg}=<{meaning}>{also}"
         )
 
-    def __reduce__(self) -> tuple[type[RunLengthUnknown], tuple[str, str]]:  # type: ignore[override]
-        return (type(self), (self.what, self.setting))
+    def __reduce__(self) -> tuple[type[RunLengthUnknown], tuple[str, str, str]]:  # type: ignore[override]
+        return (type(self), (self.what, self.setting, self.arg))
 
     def for_trainer(self) -> ConfigError:
         """The same error for a Lightning run: what to set on the trainer."""
@@ -815,7 +817,15 @@ def _horizon(
     steps_per_epoch: int | None,
 ) -> Horizon:
     per_epoch = 1 if config.interval == "epoch" else steps_per_epoch  # an epoch is one step
-    check_lengths_known(config, int(total_steps) if total_steps is not None else None, per_epoch)
+    try:
+        check_lengths_known(
+            config, int(total_steps) if total_steps is not None else None, per_epoch
+        )
+    except ConfigError as err:
+        # Reached from plain Python only (a run's RunPlan checks first, in trainer words):
+        # name the argument of build_scheduler that gives the length.
+        arg = "total_steps" if err.key.endswith(".fraction") else "steps_per_epoch"
+        raise RunLengthUnknown(f"{err.key} needs the length of the run", arg=arg) from None
     spe = max(1, int(steps_per_epoch or 1))
     if total_steps is not None:
         return Horizon(total_steps=int(total_steps), steps_per_epoch=spe)
