@@ -158,9 +158,6 @@ def test_weights_from_starts_a_new_run_from_the_checkpoint_weights(tmp_path):
         [0.02 * (0.1 + 0.9 * t / 20) for t in range(8)], rel=1e-12
     )
     assert "Traceback" not in longer.stderr
-    both = run_cli(*args, "--weights_from", str(ckpt), "--ckpt_path", str(ckpt), cwd=tmp_path)
-    assert both.returncode == 2
-    assert "error: weights_from: given together with ckpt_path" in both.stderr
 
 
 def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):

@@ -167,7 +167,7 @@ class LitOptimCLI(LightningCLI):
         super().instantiate_classes()
         section = self._config_section_raw(self.config)
         if section.get("weights_from") is not None:
-            load_weights(self.model, section["weights_from"], section.get("ckpt_path"))
+            load_weights(self.model, section["weights_from"])
         config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)

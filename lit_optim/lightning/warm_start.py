@@ -4,14 +4,16 @@
 position, which is refused when the run length or the groups changed (the lr sequence
 would silently change). Training longer, or fine-tuning from a finished run, is a *new*
 run: ``--weights_from PATH`` loads only the model weights, and the optimizer, its state
-and the schedule start fresh from step 0 of this run's own plan.
+and the schedule start fresh from step 0 of this run's own plan. Given with ``--ckpt_path``
+too, a checkpoint that is found resumes the run (Lightning restores its weights over
+these); ``--ckpt_path last`` with no checkpoint yet starts from the weights, so one
+command serves the first start of a preemptible fine-tuning job and every restart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -23,27 +25,19 @@ __all__ = ["WEIGHTS_FLAG", "load_weights"]
 WEIGHTS_FLAG = "--weights_from"
 
 
-def load_weights(model: torch.nn.Module, path: str | Path, ckpt_path: Any = None) -> None:
+def load_weights(model: torch.nn.Module, path: str | Path) -> None:
     """Load the weights of a checkpoint (or a plain ``state_dict`` file) into ``model``.
 
     Args:
         model: The freshly built model.
         path: A Lightning checkpoint (its ``state_dict``) or a file holding a
             ``state_dict`` saved with ``torch.save``.
-        ckpt_path: The run's ``ckpt_path``; a warm start and a resume exclude each other.
 
     Raises:
-        ConfigError: Both ``ckpt_path`` and ``weights_from`` are given, the file is missing
-            or holds no state dict, or its keys or shapes differ from the model's.
+        ConfigError: The file is missing or holds no state dict, or its keys or shapes
+            differ from the model's.
 
     """
-    if ckpt_path is not None:
-        raise ConfigError(
-            "weights_from",
-            f"given together with ckpt_path {ckpt_path!r}; use ckpt_path to resume a run "
-            "(optimizer and schedule included) or weights_from to start a new run from its "
-            "weights, not both",
-        )
     file = Path(path)
     if not file.is_file():
         raise ConfigError("weights_from", f"no such file: {str(path)!r}")
