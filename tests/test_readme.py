@@ -171,3 +171,20 @@ def test_documented_optim_section_builds(name, tmp_path, monkeypatch, capsys):
     main(["groups", "--config", str(path)])
     out = capsys.readouterr().out
     assert "param groups" in out, out
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_readme_anchor_link_reaches_a_heading():
+    text = (ROOT / "README.md").read_text()
+    code_free = re.sub(r"```.*?```", "", text, flags=re.S)
+    anchors = {slug(h) for h in re.findall(r"^#{1,4} (.*)$", code_free, flags=re.M)}
+    links = re.findall(r"\]\(#([^)]+)\)", text)
+    assert len(links) >= 15  # the table of contents and cross references
+    assert sorted(set(links) - anchors) == []
+    # "Use your own model" on the first screen, right after the two commands
+    assert text.index("## Use your own model") < text.index("## Install")
+    assert text.splitlines().index("## Use your own model") < 50
