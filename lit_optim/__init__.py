@@ -43,12 +43,14 @@ from lit_optim.core.schedules import (
 
 if TYPE_CHECKING:
     from lit_optim.lightning.callbacks import LRLogger, PlateauResumeFix
+    from lit_optim.lightning.cli import LitOptimCLI
     from lit_optim.lightning.mixin import OptimMixin
     from lit_optim.lightning.modes import OptimizerModes
 
 #: Public names that live in the Lightning layer, loaded on first access (PEP 562).
 _LAZY = {
     "LRLogger": "lit_optim.lightning.callbacks",
+    "LitOptimCLI": "lit_optim.lightning.cli",
     "OptimMixin": "lit_optim.lightning.mixin",
     "OptimizerModes": "lit_optim.lightning.modes",
     "PlateauResumeFix": "lit_optim.lightning.callbacks",
@@ -81,6 +83,7 @@ __all__ = [
     "Lambda",
     "LayerDecay",
     "Linear",
+    "LitOptimCLI",
     "MultiStep",
     "OneCycle",
     "OptimConfig",

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
 
 from lit_optim.demo import DigitsDataModule
 
 pytestmark = pytest.mark.slow
+
+PYTHONPATH = [p for p in [os.environ.get("PYTHONPATH")] if p]
 
 
 def only_version(root: Path) -> Path:
@@ -105,15 +109,54 @@ def test_fit_then_resume_from_last_checkpoint(tmp_path):
     args = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), "--trainer.max_epochs", "2"]
     first = run_cli(*args, cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    (ckpt,) = (tmp_path / "runs").rglob("*.ckpt")
+    # the epoch-end checkpoint (the newest), next to the newest 10-step one
+    (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")
+    (step_ckpt,) = (tmp_path / "runs").rglob("latest-step=*.ckpt")
+    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
+    assert step_ckpt.name == f"latest-step={2 * per_epoch // 10 * 10}.ckpt"
     again = run_cli(*args[:3], "--trainer.max_epochs", "2", "--ckpt_path", "last", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"ckpt_path 'last' resumes from {ckpt.relative_to(tmp_path)}" in again.stderr
     assert "no last checkpoint available" not in again.stderr
     longer = run_cli(*args[:3], "--trainer.max_epochs", "3", "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert longer.returncode == 2
-    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
     assert f"run length {2 * per_epoch} but this run has {3 * per_epoch}" in longer.stderr
+    assert "--weights_from CKPT instead of --ckpt_path CKPT" in longer.stderr
+    assert "Traceback" not in longer.stderr
+
+
+def test_weights_from_starts_a_new_run_from_the_checkpoint_weights(tmp_path):
+    # train 1 short epoch, then "train longer": a new run of another length from its weights
+    short = ["--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1"]
+    args = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), *short]
+    first = run_cli(*args, "--trainer.max_epochs", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (ckpt,) = (tmp_path / "runs").rglob("epoch=0-step=4.ckpt")
+    probe = tmp_path / "start.pt"
+    longer = run_cli(
+        *args,
+        "--trainer.max_epochs",
+        "2",
+        "--weights_from",
+        str(ckpt),
+        "--trainer.callbacks+=warm_start_probe.SaveStartWeights",
+        f"--trainer.callbacks.path={probe}",
+        cwd=tmp_path,
+        env={"PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *PYTHONPATH])},
+    )
+    assert longer.returncode == 0, longer.stderr[-3000:]
+    saved = torch.load(ckpt, weights_only=True)["state_dict"]
+    start = torch.load(probe, weights_only=True)
+    assert start.keys() == saved.keys()
+    for key, value in saved.items():
+        assert torch.equal(start[key], value), key
+    # a fresh schedule on the new run's 8 steps: warmup from 0.1 at step 0 (of 20 steps)
+    rows = read_metrics(tmp_path / "runs" / "digits_poly" / "version_1")
+    lrs = series(rows, "lr-SGD/default")
+    assert sorted(lrs) == list(range(8))
+    assert [lrs[t] for t in range(8)] == pytest.approx(
+        [0.02 * (0.1 + 0.9 * t / 20) for t in range(8)], rel=1e-12
+    )
     assert "Traceback" not in longer.stderr
 
 

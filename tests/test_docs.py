@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import sys
 
@@ -110,3 +111,45 @@ def test_every_picture_of_the_readme_is_drawn_by_make_pictures():
     drawn = set(re.findall(r"-o (docs/[\w.]+\.png)", script))
     assert pictures <= drawn
     assert "> docs/groups.txt" in script
+
+
+def test_readme_compare_table_is_the_output_of_its_command():
+    # the README's command, as docs/make_pictures.sh runs it (to docs/ instead of here)
+    (command,) = [c for c in readme_commands() if c.startswith("lit-optim compare --optim")]
+    script = (ROOT / "docs" / "make_pictures.sh").read_text().replace("\\\n", " ")
+    (drawn,) = [" ".join(line.split()) for line in script.splitlines() if "compare --optim" in line]
+    assert drawn == " ".join(command.split()).replace("-o ", "-o docs/")
+    assert "--no-timing" in command  # no wall times: the table is the same on every run
+    table = (ROOT / "docs" / "compare_optimizers.md").read_text()
+    assert f"\n{table}\n" in README
+    # and the table is what the saved series say (final loss: mean of the last epoch)
+    from lit_optim.tools.compare import RunResult, markdown_table
+
+    data = json.loads((ROOT / "docs" / "compare_optimizers.json").read_text())
+    runs = [RunResult(**{**r, "metric": [tuple(m) for m in r["metric"]]}) for r in data["runs"]]
+    assert [r.name for r in runs] == ["sgd", "momentum", "rmsprop", "adam"]
+    assert markdown_table(runs, data["metric"], timing=False) + "\n" == table
+
+
+@pytest.mark.parametrize(
+    "name, args",
+    [
+        ("lr_digits_poly", ["--config", "configs/digits_poly.yaml", "--momentum"]),
+        ("lr_layer_decay_cosine", ["--config", "configs/digits_layer_decay_cosine.yaml", "--log"]),
+        (
+            "join_momentum_wd",
+            ["--config", "configs/digits_poly.yaml", "--config", "docs/join_momentum_wd.yaml",
+             "--momentum", "--weight-decay"],
+        ),
+    ],
+)  # fmt: skip
+def test_docs_pictures_plot_what_the_code_computes_today(name, args, monkeypatch, tmp_path):
+    # make_pictures.sh keeps each picture's plotted values; drawing them again gives the
+    # same values, byte for byte (a stale picture, e.g. after a fix, fails here)
+    script = (ROOT / "docs" / "make_pictures.sh").read_text().replace("\\\n", " ")
+    assert f"-o docs/{name}.png" in script and f'--data "docs/{name}.csv"' in script
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "argv", ["lit-optim"])
+    out = tmp_path / f"{name}.csv"
+    main(["plot", *args, "-o", str(tmp_path / f"{name}.png"), "--data", str(out)])
+    assert out.read_bytes() == (ROOT / "docs" / f"{name}.csv").read_bytes()

@@ -132,5 +132,13 @@ def test_documented_command_runs_from_the_repo_root(command, tmp_path):
         }
         assert set(first) == {"head", "default", "default/no_decay"}
         assert first["head"] == pytest.approx(3 * first["default"], rel=1e-2)  # lr_scale 3
+    elif command == "python examples/own_cli.py fit --config examples/own_cli.yaml":
+        # LitOptimCLI(MyModel, DigitsDataModule): the optim: section built the optimizer,
+        # the cosine ended at min_factor 0.1 of each group's lr (head x10)
+        assert "SGD (fused) param groups" in proc.stdout
+        lrs = dict(line.split(": lr ") for line in proc.stdout.splitlines() if ": lr " in line)
+        assert {k: float(v) for k, v in lrs.items()} == pytest.approx(
+            {"default": 0.1 * 0.1, "head": 1.0 * 0.1}, rel=1e-9
+        )
     else:
         pytest.fail(f"no check of the output of {command!r} ({COMMANDS[command]}); add one")

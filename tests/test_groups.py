@@ -221,6 +221,24 @@ def test_no_decay_embedding_means_embedding_tables_and_token_parameters() -> Non
     assert no_decay_names(Mixed(), ["embedding"]) == {"tok.weight", "pos_embed", "cls_token"}
 
 
+def test_no_decay_embedding_covers_hand_written_position_tables() -> None:
+    class Custom(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pos = nn.Parameter(torch.zeros(1, 16, 4))  # a custom 3-D position table
+            self.enc = nn.Module()
+            self.enc.positional_embedding = nn.Parameter(torch.zeros(16, 4))
+            self.enc.pos_embedding = nn.Parameter(torch.zeros(16, 4))
+            self.pose = nn.Parameter(torch.zeros(16, 4))  # not a position table
+            self.positions = nn.Linear(4, 4)
+
+    assert no_decay_names(Custom(), ["embedding"]) == {
+        "pos",
+        "enc.positional_embedding",
+        "enc.pos_embedding",
+    }
+
+
 def test_no_decay_default_is_all_three_kinds_and_empty_list_turns_it_off() -> None:
     model = Mixed()
     assert no_decay_names(model, ["bias", "norm", "embedding"]) == no_decay_names(

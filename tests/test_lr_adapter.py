@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from lit_optim import OptimConfig, ScheduleLR, build_optimizer, build_scheduler
+from lit_optim import ConfigError, OptimConfig, ScheduleLR, build_optimizer, build_scheduler
 
 
 class Blocks(nn.Module):
@@ -178,3 +178,46 @@ def test_momentum_schedule_without_momentum_names_the_key():
     cfg = OptimConfig(optimizer="Adagrad", momentum_schedule="Cosine")
     with pytest.raises(ConfigError, match=r"optim.momentum_schedule: param group 'default' has"):
         build_scheduler(build_optimizer(Blocks(1), cfg), cfg, total_steps=5)
+
+
+def test_fractional_step_epoch_is_refused_not_truncated() -> None:
+    model = nn.Linear(2, 2)
+    config = OptimConfig.from_dict({"optimizer": "SGD", "schedule": "Linear"})
+    optimizer = build_optimizer(model, config)
+    scheduler = build_scheduler(optimizer, config, total_steps=10)
+    optimizer.step()
+    with pytest.raises(ValueError, match=r"^ScheduleLR\.step\(epoch=2\.5\): epoch must be a whole"):
+        scheduler.step(2.5)
+    scheduler.step(2.0)  # a whole number given as a float is that step
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.8, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "what"),
+    [
+        ("Poly", "Poly needs the length of the run"),
+        ("torch.optim.lr_scheduler.OneCycleLR", "OneCycleLR needs total_steps"),
+    ],
+)
+def test_plain_python_without_total_steps_names_the_python_argument(schedule, what) -> None:
+    config = OptimConfig.from_dict({"optimizer": {"class_path": "SGD", "init_args": {"lr": 0.1}},
+                                    "schedule": schedule})  # fmt: skip
+    optimizer = build_optimizer(nn.Linear(2, 2), config)
+    with pytest.raises(ConfigError) as err:
+        build_scheduler(optimizer, config)
+    message = str(err.value)
+    assert message.startswith(
+        f"build_scheduler: {what}, but total_steps is None; pass total_steps="
+    )
+    assert "trainer" not in message
+
+
+def test_plain_python_warmup_fraction_without_total_steps_names_the_argument() -> None:
+    config = OptimConfig.from_dict({"optimizer": "SGD", "warmup": {"fraction": 0.1}})
+    optimizer = build_optimizer(nn.Linear(2, 2), config)
+    with pytest.raises(ConfigError) as err:
+        build_scheduler(optimizer, config)
+    assert str(err.value) == (
+        "build_scheduler: optim.warmup.fraction needs the length of the run, but total_steps "
+        "is None; pass total_steps=<how many times scheduler.step() is called over the run>"
+    )

@@ -409,14 +409,17 @@ def test_zero_warmup_is_no_warmup() -> None:
     assert resolve_factor(None, Warmup(fraction=0.01), Horizon(10))(0) == 1.0  # rounds to 0
 
 
-def test_warmup_not_shorter_than_the_run_is_refused() -> None:
-    with pytest.raises(
-        ConfigError,
-        match=r"^optim\.warmup: warmup of 10 steps is not shorter than the run \(10 steps\); use",
-    ):
-        resolve_factor(Poly(), Warmup(steps=10), Horizon(10))
-    with pytest.raises(ConfigError, match=r"^optim\.groups\[0\]\.warmup: warmup of 30 steps"):
-        resolve_factor(None, Warmup(epochs=3), Horizon(20, 10), warmup_key="optim.groups[0].warmup")
+@pytest.mark.parametrize("total", [1, 3, 10])
+def test_run_not_longer_than_its_warmup_ends_inside_it(total: int) -> None:
+    # fast_dev_run (1 step) or a short max_steps: the first steps of the long run's warmup
+    short = resolve_factor(Poly(), Warmup(steps=10, start_factor=0.1), Horizon(total))
+    long = resolve_factor(Poly(), Warmup(steps=10, start_factor=0.1), Horizon(100))
+    assert [short(t) for t in range(total + 1)] == [long(t) for t in range(total + 1)]
+    assert [short(t) for t in range(total + 1)] == pytest.approx(
+        [0.1 + 0.9 * t / 10 for t in range(total + 1)], abs=1e-15
+    )
+    epochs = resolve_factor(None, Warmup(epochs=3), Horizon(total, 10))
+    assert [epochs(t) for t in range(total)] == pytest.approx([t / 30 for t in range(total)])
 
 
 def test_invalid_warmup_is_refused_with_its_key() -> None:
@@ -455,6 +458,18 @@ def test_sequence_steps_children_from_their_segment_start() -> None:
     assert f(9) == 15.0
 
 
+@pytest.mark.parametrize("total", [1, 4, 5, 7])
+def test_run_ending_before_a_boundary_ends_inside_that_piece(total: int) -> None:
+    # pieces keep their lengths in steps: a short run's factors are a long run's first
+    s = Sequence(schedules=[Linear(min_factor=0.5), Linear(), Poly()], boundaries=[5, 7])
+    short, long = s.resolve(Horizon(total)), s.resolve(Horizon(27))
+    assert [short(t) for t in range(total + 1)] == [long(t) for t in range(total + 1)]
+    assert short(0) == 1.0
+    assert short(5 if total >= 5 else total) == pytest.approx(
+        1.0 if total >= 5 else 1 - 0.1 * total
+    )
+
+
 @pytest.mark.parametrize(
     ("init_args", "horizon", "match"),
     [
@@ -472,11 +487,6 @@ def test_sequence_steps_children_from_their_segment_start() -> None:
             {"schedules": ["Constant", "Poly"], "boundaries": [0]},
             20,
             r"init_args\.boundaries\[0\]: boundaries must be strictly increasing and > 0",
-        ),
-        (
-            {"schedules": ["Constant", "Poly"], "boundaries": [20]},
-            20,
-            r"init_args\.boundaries: boundary 20 is not inside the run \(20 steps\)",
         ),
         (
             {
@@ -653,7 +663,8 @@ def test_unknown_or_malformed_specs_are_refused(spec: object, match: str) -> Non
         ("Exponential", {"gamma": -0.5}, r"gamma: must be > 0, got -0\.5"),
         ("Exponential", {"gamma": float("nan")}, r"gamma: must be finite, got nan"),
         ("MultiStep", {"milestones": [30, 10]}, r"milestones: milestones must be strictly incr"),
-        ("MultiStep", {"milestones": [0, 10]}, r"milestones\[0\]: milestones must be >= 1"),
+        ("MultiStep", {"milestones": [-1, 10]}, r"milestones\[0\]: milestones must be >= 0"),
+        ("Linear", {"start_factor": 1.5}, r"start_factor: must be in \[0, 1\], got 1\.5"),
         ("MultiStep", {"milestones": "30"}, r"milestones: expected a list of steps"),
         ("MultiStep", {"milestones": [1.5]}, r"milestones\[0\]: expected an integer step"),
         ("Linear", {"total": 0}, r"total: must be >= 1, got 0"),
@@ -688,6 +699,18 @@ def test_invalid_values_name_the_argument(class_path: str, init_args: dict, matc
         build_schedule(
             {"class_path": class_path, "init_args": init_args}, key="optim.groups[1].schedule"
         )
+
+
+def test_multistep_milestone_0_decays_from_the_first_step_like_torch() -> None:
+    f = MultiStep(milestones=[0, 3], gamma=0.5).resolve(Horizon(6))
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    torch_sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=[0, 3], gamma=0.5)
+    got = []
+    for _ in range(6):
+        got.append(opt.param_groups[0]["lr"])
+        opt.step()
+        torch_sched.step()
+    assert [f(t) for t in range(6)] == got == [0.5, 0.5, 0.5, 0.25, 0.25, 0.25]
 
 
 def test_python_construction_validates_too() -> None:

@@ -35,6 +35,7 @@ from lit_optim.core.groups import ParamGroups
 from lit_optim.core.lr_scaling import BatchScale, apply_batch_scale
 from lit_optim.core.optimizers import optimizer_and_groups
 from lit_optim.core.plan import RunPlan
+from lit_optim.core.run_length import RunLengthUnknown
 from lit_optim.core.scheduler import SchedulerLike, build_scheduler
 from lit_optim.core.several import assign
 
@@ -135,9 +136,12 @@ def _one(
         plan = plan_of(config)
         scheduler = None
         if plan is not None:
-            scheduler = build_scheduler(
-                optimizer, config, plan.total, plan.steps_per_epoch, groups=groups
-            )
+            try:
+                scheduler = build_scheduler(
+                    optimizer, config, plan.total, plan.steps_per_epoch, groups=groups
+                )
+            except RunLengthUnknown as err:  # a run: its length comes from the trainer
+                raise err.for_trainer() from None
     except ConfigError as err:
         if name is None:
             raise

@@ -81,7 +81,10 @@ class Warmup:
     schedule's first value: linearly, exponentially (geometric), or stays constant at
     ``start_factor`` until the warmup ends. The schedule starts after the warmup; with
     ``overlap: true`` it runs from step 0 under the warmup instead (timm's
-    ``warmup_prefix=False``), so the warmup replaces its first steps.
+    ``warmup_prefix=False``), so the warmup replaces its first steps. A length given in
+    ``epochs`` or as a ``fraction`` is rounded to whole steps: ``rounding: nearest`` (half
+    up, the default) or ``up`` (``ceil``, as Hugging Face's ``warmup_ratio``: 0.15 of 36
+    steps is 6 warmup steps, not 5).
     """
 
     steps: int | None = None
@@ -90,6 +93,7 @@ class Warmup:
     start_factor: float = 0.0
     mode: Literal["linear", "exponential", "constant"] = "linear"
     overlap: bool = False
+    rounding: Literal["nearest", "up"] = "nearest"
 
     def validate(self, key: str = "optim.warmup") -> None:
         """Raise :class:`ConfigError` on an impossible warmup."""
@@ -114,6 +118,7 @@ class Warmup:
         _check_choice(f"{key}.mode", self.mode, ("linear", "exponential", "constant"))
         if not isinstance(self.overlap, bool):
             raise ConfigError(f"{key}.overlap", f"expected true or false, got {self.overlap!r}")
+        _check_choice(f"{key}.rounding", self.rounding, ("nearest", "up"))
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from lit_optim.core.config import OptimConfig
 from lit_optim.core.errors import ConfigError
 
-__all__ = ["WARMUPS", "check_lengths_known"]
+__all__ = ["WARMUPS", "RunLengthUnknown", "check_lengths_known"]
 
 #: The warmups of a section, each a ramp in front of its own track.
 WARMUPS = ("warmup", "momentum_warmup", "weight_decay_warmup")
@@ -56,3 +56,40 @@ def check_lengths_known(
                 "epochs need the length of an epoch, which is unknown (the training data "
                 f"has no length); give optim.{name}.steps instead",
             )
+
+
+class RunLengthUnknown(ConfigError):
+    """A schedule needs the run length and ``build_scheduler`` got no ``total_steps``.
+
+    Worded for a plain-Python caller; :meth:`for_trainer` words it for a Lightning run,
+    whose length comes from the trainer and the data.
+
+    Attributes:
+        what: What needs the length (``Poly needs the length of the run``).
+        setting: A config key that would give the length instead, or ``""``.
+        arg: The argument of ``build_scheduler`` that gives it.
+
+    """
+
+    def __init__(self, what: str, setting: str = "", arg: str = "total_steps") -> None:
+        self.what, self.setting, self.arg = what, setting, arg
+        also = f", or set {setting}" if setting else ""
+        meaning = {
+            "total_steps": "how many times scheduler.step() is called over the run",
+            "steps_per_epoch": "scheduler steps per epoch",
+        }[arg]
+        super().__init__(
+            "build_scheduler", f"{what}, but {arg} is None; pass {arg}=<{meaning}>{also}"
+        )
+
+    def __reduce__(self) -> tuple[type[RunLengthUnknown], tuple[str, str, str]]:  # type: ignore[override]
+        return (type(self), (self.what, self.setting, self.arg))
+
+    def for_trainer(self) -> ConfigError:
+        """The same error for a Lightning run: what to set on the trainer."""
+        also = f"{self.setting}, " if self.setting else ""
+        return ConfigError(
+            "trainer.max_steps",
+            f"{self.what}, which is unknown (max_epochs is -1 or the training data has no "
+            f"length); set {also}trainer.max_steps, or trainer.max_epochs with a sized dataset",
+        )

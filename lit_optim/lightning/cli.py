@@ -53,6 +53,7 @@ from lit_optim.lightning.resume import (
 from lit_optim.lightning.several import check_manual_optimization
 from lit_optim.lightning.startup import StartupOutput
 from lit_optim.lightning.types import OptimSection
+from lit_optim.lightning.warm_start import WEIGHTS_FLAG, load_weights
 
 DESCRIPTION = """Lightning's trainer commands with a top-level optim: section.
 
@@ -72,12 +73,19 @@ class LitOptimCLI(LightningCLI):
     """LightningCLI whose ``optim:`` section configures any LightningModule.
 
     The section works for models that use :class:`OptimMixin` and for models that do
-    not (their ``configure_optimizers`` is replaced, with a one-line warning).
+    not (their ``configure_optimizers`` is replaced, with a one-line warning). Use it as
+    the base of your own script like LightningCLI: ``LitOptimCLI(MyModel, MyData)`` takes
+    those classes themselves (``--model.hidden 64``); ``LitOptimCLI()`` (the ``lit-optim``
+    command) takes any model and data module by ``class_path``.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("subclass_mode_model", True)
-        kwargs.setdefault("subclass_mode_data", True)
+        # Classes given (positionally, as LightningCLI takes them, or by keyword) mean those
+        # classes, as in LightningCLI; none given means any class by class_path.
+        model_class = args[0] if args else kwargs.get("model_class")
+        data_class = args[1] if len(args) > 1 else kwargs.get("datamodule_class")
+        kwargs.setdefault("subclass_mode_model", model_class is None)
+        kwargs.setdefault("subclass_mode_data", data_class is None)
         kwargs.setdefault("auto_configure_optimizers", False)
         # Parse errors raise (main() prints them as one line) instead of printing the
         # whole usage text, which buries the one line that says what is wrong.
@@ -133,6 +141,14 @@ class LitOptimCLI(LightningCLI):
             "--optim.KEY VALUE sets one value (--optim.warmup.steps 10).",
         )
         parser.add_argument_group(OPTIM_HELP_TITLE, description=optim_keys_help())
+        parser.add_argument(
+            WEIGHTS_FLAG,
+            type=Optional[str],  # noqa: UP045
+            default=None,
+            help="Start a new run from this checkpoint's model weights, with a fresh "
+            "optimizer and schedule (training longer, fine-tuning). --ckpt_path resumes "
+            "the same run instead.",
+        )
 
     def parse_arguments(self, parser: Any, args: Any) -> None:
         """Parse, with the ``optim:`` section layered by us and validated before anything runs.
@@ -170,6 +186,9 @@ class LitOptimCLI(LightningCLI):
         drop_version_number(self.trainer)
         if self.subcommand == "fit":  # not for the tools, which train without keeping logs
             self.trainer.callbacks.append(RunLocations())  # type: ignore[attr-defined]
+        section = self._config_section_raw(self.config)
+        if section.get("weights_from") is not None:
+            load_weights(self.model, section["weights_from"])
         config = self.cli_optim
         if config is not None:
             attach_config(self.model, config)

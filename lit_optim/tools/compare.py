@@ -87,6 +87,7 @@ def compare_command(
     out: Path = Path("compare.png"),
     metric: str = "val_acc",
     mode: str = "auto",
+    timing: bool = True,
 ) -> list[RunResult]:
     """``lit-optim compare``: train once per ``--optim`` file, then draw and tabulate.
 
@@ -96,6 +97,8 @@ def compare_command(
         out: PNG path; the table goes to ``out`` with ``.md``, the series to ``.json``.
         metric: Validation metric to compare (as logged by the model).
         mode: ``max`` (higher is better), ``min``, or ``auto`` (``min`` for ``*loss*``).
+        timing: Put wall time and steps/s in the table and the JSON; without them the
+            files are reproducible (the runs are seeded), as the README's table is.
 
     Returns:
         One result per run, in the order given.
@@ -149,14 +152,14 @@ def compare_command(
             )
         results.append(result)
 
-    table = markdown_table(results, metric, higher)
+    table = markdown_table(results, metric, higher, timing=timing)
     print(table)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".md").write_text(table + "\n")
-    out.with_suffix(".json").write_text(
-        json.dumps({"metric": metric, "runs": [asdict(r) for r in results]})
-    )
+    clock = () if timing else ("wall_time", "steps")
+    runs = [{k: v for k, v in asdict(r).items() if k not in clock} for r in results]
+    out.with_suffix(".json").write_text(json.dumps({"metric": metric, "runs": runs}))
     try:
         draw_compare(results, out, metric)
         print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.json')}")
@@ -180,20 +183,23 @@ def _layered_config(cli_args: list[str], layer: list[str]) -> OptimConfig:
         raise ConfigError(err.key, f"{err.reason} (in {OPTIM_FLAG} {layer[1]})") from None
 
 
-def markdown_table(results: Sequence[RunResult], metric: str, higher: bool = True) -> str:
-    """The comparison as a markdown table, one row per run."""
+def markdown_table(
+    results: Sequence[RunResult], metric: str, higher: bool = True, *, timing: bool = True
+) -> str:
+    """The comparison as a markdown table, one row per run (``timing``: with wall times)."""
     best = "max" if higher else "min"
-    lines = [
-        f"| run | optimizer | final train loss | {best} {metric} | wall time (s) | steps/s |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    head = f"| run | optimizer | final train loss | {best} {metric} |"
+    rule = "|---|---|---:|---:|"
+    if timing:
+        head, rule = head + " wall time (s) | steps/s |", rule + "---:|---:|"
+    lines = [head, rule]
     for r in results:
         values = [v for _, v in r.metric]
         top = (max if higher else min)(values) if values else math.nan
-        lines.append(
-            f"| {r.name} | {r.optimizer} | {r.final_loss:.4f} | {top:.4f} | "
-            f"{r.wall_time:.1f} | {r.steps_per_second:.1f} |"
-        )
+        row = f"| {r.name} | {r.optimizer} | {r.final_loss:.4f} | {top:.4f} |"
+        if timing:
+            row += f" {r.wall_time:.1f} | {r.steps_per_second:.1f} |"
+        lines.append(row)
     return "\n".join(lines)
 
 

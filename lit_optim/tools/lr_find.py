@@ -260,10 +260,17 @@ def _draw(result: LRFind, path: Path) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("base lr (every group keeps its configured ratio)")
     ax.set_ylabel("training loss")
-    finite = [v for v in result.smoothed if math.isfinite(v)]
+    finite = [(i, v) for i, v in enumerate(result.smoothed) if math.isfinite(v)]
     if finite:
-        low, high = min(finite), min(max(finite), 4 * min(finite) + 1e-12)
-        ax.set_ylim(low - 0.05 * (high - low + 1e-12), high + 0.05 * (high - low + 1e-12))
+        # The whole descent, from the first loss down to the lowest smoothed one, is on the
+        # chart (the suggestion lies on it); only the divergence after the lowest is cut.
+        best = min(finite, key=lambda iv: iv[1])[0]
+        descent = [v for i, v in finite if i <= best]
+        raw = [v for v in result.losses[: best + 1] if math.isfinite(v)]
+        low, high = min([*descent, *raw]), max(descent)
+        pad = 0.05 * (high - low) + 1e-12
+        ax.set_ylim(low - pad, high + pad)
+    ax.set_xlim(lrs[0], lrs[-1])  # the sweep's own range, no empty margin
     ax.axvline(result.base_lr, color="0.4", ls=":", lw=1.2,
                label=f"configured {result.base_lr:.3g}")  # fmt: skip
     if result.suggestion is not None:

@@ -59,7 +59,12 @@ def run_tool(name: str, args: list[str]) -> None:
         from lit_optim.tools.compare import compare_command
 
         compare_command(
-            rest, optim_files=opts.optim, out=opts.output, metric=opts.metric, mode=opts.mode
+            rest,
+            optim_files=opts.optim,
+            out=opts.output,
+            metric=opts.metric,
+            mode=opts.mode,
+            timing=opts.timing,
         )
     elif name == "schedules":
         opts = _schedules_parser().parse_args(args)
@@ -210,6 +215,13 @@ def _compare_parser() -> argparse.ArgumentParser:
         choices=("auto", "max", "min"),
         default="auto",
         help="whether higher metric is better (auto: min for *loss*, else max)",
+    )
+    p.add_argument(
+        "--no-timing",
+        dest="timing",
+        action="store_false",
+        help="leave wall time and steps/s out of the table and the JSON, so that the files "
+        "are the same on every machine and run (losses and metrics are seeded)",
     )
     return p
 

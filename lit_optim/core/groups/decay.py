@@ -30,7 +30,13 @@ _EMBEDDING_SUFFIXES = (
     "position_embeddings",
     "token_type_embeddings",
     "relative_position_bias_table",
+    "pos_emb",
+    "pos_embedding",
+    "positional_embedding",  # OpenAI CLIP
+    "class_embedding",  # OpenAI CLIP
 )
+#: Whole parameter names (the last dotted part) of hand-written position tables.
+_EMBEDDING_NAMES = frozenset({"pos", "pos_enc", "pos_encoding"})
 
 
 class NoDecay:
@@ -53,7 +59,9 @@ class NoDecay:
         """Whether parameter ``name`` (registered on ``owner``) gets weight decay 0."""
         if self.bias and (p.ndim <= 1 or name.endswith("bias")):
             return True
-        if self.embedding and name.endswith(_EMBEDDING_SUFFIXES):
+        if self.embedding and (
+            name.endswith(_EMBEDDING_SUFFIXES) or name.rpartition(".")[2] in _EMBEDDING_NAMES
+        ):
             return True
         if self.norm or self.embedding:
             cls = type(owner)

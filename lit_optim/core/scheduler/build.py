@@ -32,7 +32,7 @@ from lit_optim.core.config import GroupRule, OptimConfig
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.group_registry import groups_of
 from lit_optim.core.groups.result import ParamGroups
-from lit_optim.core.run_length import check_lengths_known
+from lit_optim.core.run_length import RunLengthUnknown, check_lengths_known
 from lit_optim.core.scheduler.joins import Join, join_step
 from lit_optim.core.scheduler.schedule_lr import ScheduleLR
 from lit_optim.core.scheduler.torch_schedulers import (
@@ -239,18 +239,20 @@ def _horizon(
     steps_per_epoch: int | None,
 ) -> Horizon:
     per_epoch = 1 if config.interval == "epoch" else steps_per_epoch  # an epoch is one step
-    check_lengths_known(config, int(total_steps) if total_steps is not None else None, per_epoch)
+    try:
+        check_lengths_known(
+            config, int(total_steps) if total_steps is not None else None, per_epoch
+        )
+    except ConfigError as err:
+        # Reached from plain Python only (a run's RunPlan checks first, in trainer words):
+        # name the argument of build_scheduler that gives the length.
+        arg = "total_steps" if err.key.endswith(".fraction") else "steps_per_epoch"
+        raise RunLengthUnknown(f"{err.key} needs the length of the run", arg=arg) from None
     spe = max(1, int(steps_per_epoch or 1))
     if total_steps is not None:
         return Horizon(total_steps=int(total_steps), steps_per_epoch=spe)
     needs = [s for s in schedules if s is not None and s.needs_total]
     if needs:
-        what = type(needs[0]).__name__
-        raise ConfigError(
-            "trainer.max_steps",
-            f"{what} needs the length of the run, which is unknown (max_epochs is -1 or the "
-            "training data has no length); set trainer.max_steps, or trainer.max_epochs "
-            "with a sized dataset",
-        )
+        raise RunLengthUnknown(f"{type(needs[0]).__name__} needs the length of the run")
     # Schedules that ignore the run length still get a horizon; make it effectively endless.
     return Horizon(total_steps=2**62, steps_per_epoch=spe)

@@ -6,6 +6,7 @@ Every scheduled group field (lr, and momentum / weight decay where configured) i
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -134,6 +135,16 @@ class ScheduleLR(LRScheduler):
                 UserWarning,
                 stacklevel=2,
             )
+        if epoch is not None and (
+            isinstance(epoch, bool)
+            or not isinstance(epoch, numbers.Real)
+            or not float(epoch).is_integer()
+        ):
+            # int() would truncate 2.5 to 2 without a word: the schedule has integer steps.
+            raise ValueError(
+                f"ScheduleLR.step(epoch={epoch!r}): epoch must be a whole scheduler step "
+                "(an int); the schedule is a function of integer steps"
+            )
         self._step_count += 1
         in_force = self.last_epoch
         self.last_epoch = in_force + 1 if epoch is None else int(epoch)
@@ -217,8 +228,9 @@ class ScheduleLR(LRScheduler):
                     f"optim ({field})",
                     f"the checkpoint was saved with {what} {saved[field]!r} but this run has "
                     f"{self.fingerprint[field]!r}; resuming would silently change the lr "
-                    "sequence. Resume with the original config, or start a new run "
-                    "(load the weights with ckpt_path: null and init from the checkpoint)",
+                    "sequence. Resume with the original config, or start a new run from "
+                    "the checkpoint's weights with a fresh optimizer and schedule: "
+                    "--weights_from CKPT instead of --ckpt_path CKPT",
                 )
         self._reset_to_initial(self.optimizer)
         for entry in state_dict.get("joined", []):

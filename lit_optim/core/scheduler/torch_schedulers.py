@@ -20,6 +20,7 @@ from lit_optim.core.composite import optimizer_name
 from lit_optim.core.config import GroupRule, OptimConfig
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.groups.result import PendingGroup
+from lit_optim.core.run_length import RunLengthUnknown
 from lit_optim.core.scheduler.track import FIELDS, LR
 from lit_optim.core.schedules._checks import check_torch_scheduler_args
 
@@ -197,12 +198,7 @@ def _torch_scheduler_class(path: str) -> type:
 
 def _need_total(total_steps: int | None, cls: type, name: str) -> int:
     if total_steps is None:
-        raise ConfigError(
-            "trainer.max_steps",
-            f"{cls.__name__} needs {name}, but the run length is unknown; set "
-            f"optim.schedule.init_args.{name}, trainer.max_steps, or trainer.max_epochs with a "
-            "sized dataset",
-        )
+        raise RunLengthUnknown(f"{cls.__name__} needs {name}", f"optim.schedule.init_args.{name}")
     return total_steps
 
 

@@ -30,7 +30,8 @@ class Linear(Schedule):
     torch ``LinearLR(start_factor, end_factor=min_factor, total_iters=total)``, but the
     defaults differ: torch ramps 1/3 -> 1 over 5 steps, ours decays 1 -> 0 over the run.
     ``min_factor`` is named like the other decays' floor; it may also lie above
-    ``start_factor`` for a ramp up. ``start_factor`` may be 0 (torch requires > 0).
+    ``start_factor`` (and above 1) for a ramp up. ``start_factor`` is in ``[0, 1]``: it may
+    be 0 (torch requires > 0), and above 1 it is refused, as torch refuses it.
 
     Example:
         >>> f = Linear().resolve(Horizon(4))
@@ -44,7 +45,9 @@ class Linear(Schedule):
     total: int | None = None
 
     def __post_init__(self) -> None:
-        _check_number(self, "start_factor", low=0)
+        # torch's LinearLR refuses start_factor > 1 too: a start above the lr is a typo far
+        # more often than a plan (a ramp up ends at min_factor, which may exceed 1).
+        _check_number(self, "start_factor", low=0, high=1)
         _check_number(self, "min_factor", low=0)
         _check_number(self, "total", low=1, integer=True, optional=True)
 

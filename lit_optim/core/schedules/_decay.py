@@ -79,8 +79,9 @@ class MultiStep(Schedule):
     """Multiply by ``gamma`` at each milestone, like torch ``MultiStepLR``.
 
     ``factor(t) = gamma ** (number of milestones <= t)``. Milestones are strictly
-    increasing steps ``>= 1`` (torch counts a repeated milestone twice; write the gamma
-    you want instead).
+    increasing steps ``>= 0`` (torch counts a repeated milestone twice; write the gamma
+    you want instead). A milestone of 0 applies ``gamma`` from the first step, as torch's
+    ``MultiStepLR(milestones=[0])`` does (timm's ``decay_t=[1, ...]`` is milestone 0).
 
     Example:
         >>> f = MultiStep(milestones=[3, 5], gamma=0.1).resolve(Horizon(10))
@@ -100,8 +101,8 @@ class MultiStep(Schedule):
         for i, m in enumerate(value):
             if isinstance(m, bool) or not isinstance(m, numbers.Real) or not float(m).is_integer():
                 raise ConfigError(f"{key}[{i}]", f"expected an integer step, got {m!r}")
-            if m < 1:
-                raise ConfigError(f"{key}[{i}]", f"milestones must be >= 1, got {m!r}")
+            if m < 0:
+                raise ConfigError(f"{key}[{i}]", f"milestones must be >= 0, got {m!r}")
         milestones = tuple(int(m) for m in value)
         for i in range(1, len(milestones)):
             if milestones[i] <= milestones[i - 1]:

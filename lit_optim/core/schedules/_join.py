@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -120,17 +121,19 @@ class Sequence(Schedule):
         return self.schedules[-1].needs_total  # type: ignore[union-attr]
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
-        """Resolve every child on its segment and join them."""
+        """Resolve every child on its segment and join them.
+
+        A run that ends before a boundary ends inside that piece (a smoke test such as
+        ``fast_dev_run``, or a short ``max_steps``): every piece but the last keeps its
+        length in steps, so the short run's factors are the first steps of the long
+        run's. A last piece that the run never reaches is resolved on one step (its value
+        is read at most once, by the scheduler step after the final optimizer step).
+        """
         total = horizon.total_steps
-        if self.boundaries and self.boundaries[-1] >= total:
-            raise ConfigError(
-                f"{key}.init_args.boundaries",
-                f"boundary {self.boundaries[-1]} is not inside the run ({total} steps); "
-                f"boundaries must be < {total}",
-            )
         if self.shift:
             starts = (0, *self.boundaries)
-            ends = (*self.boundaries, total)
+            # The last piece runs to the end of the run, or is one step when never reached.
+            ends = (*self.boundaries, max(total, self.boundaries[-1] + 1 if self.boundaries else 1))
         else:  # every child sees the whole run and the run's step
             starts = (0,) * len(self.schedules)
             ends = (total,) * len(self.schedules)
@@ -141,8 +144,13 @@ class Sequence(Schedule):
             for i, (child, start, end) in enumerate(zip(self.schedules, starts, ends, strict=True))
         ]
         boundaries = self.boundaries
+        # A run that ends inside a piece before the last holds its final value from then on,
+        # as every schedule does past its end.
+        end = total if self.shift and boundaries and total <= boundaries[-1] else None
 
         def factor(step: int) -> float:
+            if end is not None:
+                step = min(step, end)
             i = bisect.bisect_right(boundaries, step)
             return parts[i](step - starts[i])
 
@@ -159,13 +167,16 @@ def resolve_factor(
     """Resolve a schedule with an optional warmup in front into one ``step -> factor``.
 
     A warmup of ``W`` steps (``steps``; ``epochs * steps_per_epoch`` or
-    ``fraction * total_steps``, rounded half up) comes first: the schedule is resolved on
+    ``fraction * total_steps``, rounded half up, or up with ``rounding: up``) comes
+    first: the schedule is resolved on
     the remaining ``total_steps - W`` steps and shifted by ``W``. During warmup the factor
     is ``schedule(0) * w(t)``, ``w`` going from ``start_factor`` towards 1 at ``t = W``:
     linear ``s + (1 - s) * t / W``, exponential ``s * (1 / s) ** (t / W)``, or constant
     ``s``. ``W = 0`` means no warmup. With ``warmup.overlap`` the schedule is resolved on
     the whole run and not shifted: from ``t = W`` on the factor is ``schedule(t)`` (timm's
     ``warmup_prefix=False``, where the warmup covers the schedule's first ``W`` steps).
+    A run of at most ``W`` steps ends inside the warmup (the same factors as the first
+    steps of a longer run): a smoke test never refuses what the full run accepts.
 
     Args:
         schedule: The main schedule; ``None`` is a constant factor of 1.
@@ -178,8 +189,7 @@ def resolve_factor(
         ``step -> factor``.
 
     Raises:
-        ConfigError: The warmup is not shorter than the run, or the schedule does not fit
-            the run.
+        ConfigError: The warmup is invalid, or the schedule does not fit the run.
 
     Example:
         >>> from lit_optim import Warmup
@@ -194,15 +204,13 @@ def resolve_factor(
         return main_schedule.resolve(horizon, key)
     assert warmup is not None
     total = horizon.total_steps
-    if steps >= total:
-        raise ConfigError(
-            warmup_key,
-            f"warmup of {steps} steps is not shorter than the run ({total} steps); "
-            "use fewer steps, epochs or a smaller fraction, or a longer run",
-        )
     # overlap (timm's warmup_prefix=False): the schedule runs on the whole run from step 0.
     shift = 0 if warmup.overlap else steps
-    main = main_schedule.resolve(Horizon(total - shift, horizon.steps_per_epoch), key)
+    # A run not longer than its warmup (fast_dev_run, a short max_steps) ends inside the
+    # warmup: its factors are the first steps of a long run's warmup, never a refusal.
+    # The schedule after it is never reached; only its value at step 0 (the warmup's
+    # peak) is read, on a one-step run.
+    main = main_schedule.resolve(Horizon(max(total - shift, 1), horizon.steps_per_epoch), key)
     peak = main(0)
     start = float(warmup.start_factor)
     if warmup.mode == "linear":
@@ -220,6 +228,13 @@ def resolve_factor(
         def ramp(step: int) -> float:
             return start
 
+    if total <= steps:  # the run ends inside the warmup: its last value is held after it
+
+        def factor(step: int) -> float:
+            return peak * ramp(min(step, total))
+
+        return factor
+
     def factor(step: int) -> float:
         if step >= steps:
             return main(step - shift)
@@ -233,7 +248,9 @@ def _warmup_steps(warmup: WarmupLike, horizon: Horizon, key: str) -> int:
     warmup.validate(key)
     if warmup.steps is not None:
         return int(warmup.steps)
+    # HF computes ceil(ratio * steps) in floating point; so does rounding: up, to match it.
+    rounded = math.ceil if warmup.rounding == "up" else _round
     if warmup.epochs is not None:
-        return _round(warmup.epochs * horizon.steps_per_epoch)
+        return rounded(warmup.epochs * horizon.steps_per_epoch)
     assert warmup.fraction is not None  # validate() ensures exactly one is given
-    return _round(warmup.fraction * horizon.total_steps)
+    return rounded(warmup.fraction * horizon.total_steps)
