@@ -201,7 +201,7 @@ def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path):
     config = str(CONFIGS / "digits_poly.yaml")
     fit = run_cli("fit", "--config", config, "--trainer.max_epochs", "2", cwd=tmp_path)
     assert fit.returncode == 0, fit.stderr[-3000:]
-    (ckpt,) = (tmp_path / "runs").rglob("*.ckpt")
+    (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")  # the epoch-end one (not latest-step)
     for command in ("validate", "test", "predict"):
         proc = run_cli(command, "--config", config, "--ckpt_path", str(ckpt), cwd=tmp_path)
         assert proc.returncode == 0, (command, proc.stderr[-3000:])

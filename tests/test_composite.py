@@ -286,7 +286,10 @@ def test_trainer_sees_one_optimizer_with_clipping_bf16_checkpoint_and_lrlogger(t
 
     first = trainer(
         logger=pl.loggers.CSVLogger(tmp_path, name="run", version=0),
-        callbacks=[LRLogger(), ModelCheckpoint(every_n_train_steps=4, save_top_k=-1)],
+        callbacks=[
+            LRLogger(logging_interval="step", every_n_steps=1),
+            ModelCheckpoint(every_n_train_steps=4, save_top_k=-1),
+        ],
     )
     first.fit(TinyNet(optim=cfg), loader(), loader(32))
     (opt,) = first.optimizers
