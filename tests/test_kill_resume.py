@@ -181,7 +181,10 @@ def write_config(case: Case, root: Path, data: str) -> Path:
         trainer["strategy"] = "ddp"
     trainer["logger"]["init_args"].update(save_dir=str(root / "runs"), name=case.name)
     trainer["callbacks"] = [
-        {"class_path": "lit_optim.LRLogger", "init_args": {"momentum": True}},
+        {
+            "class_path": "lit_optim.LRLogger",
+            "init_args": {"logging_interval": "step", "every_n_steps": 1, "log_momentum": True},
+        },
         {
             "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
             "init_args": {
