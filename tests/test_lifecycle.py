@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import math
 import os
 import signal
 import subprocess
@@ -84,6 +85,18 @@ def run_config(model: dict, root: Path, **trainer: object) -> dict:
     }
 
 
+def quiet_trainer(tmp_path: Path, **kwargs: object) -> pl.Trainer:
+    """A Trainer that writes nothing (no logger, no checkpoints, no progress output)."""
+    defaults = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+        "default_root_dir": tmp_path,
+    }
+    return pl.Trainer(**{**defaults, **kwargs})
+
+
 def lr_rows(log_dir: Path) -> dict[str, dict[int, float]]:
     rows = read_metrics(log_dir)
     keys = [k for k in rows[0] if k.startswith("lr-")]
@@ -92,8 +105,6 @@ def lr_rows(log_dir: Path) -> dict[str, dict[int, float]]:
 
 def expected_lr(step: int, scale: float, total: int = 32) -> float:
     """SGD lr 0.1 x scale: 3 linear warmup steps from 0, then cosine to 0 over the rest."""
-    import math
-
     if step < 3:
         return 0.1 * scale * step / 3
     return 0.1 * scale * 0.5 * (1 + math.cos(math.pi * (step - 3) / (total - 3)))
@@ -128,14 +139,7 @@ def test_fit_builds_once_and_only_fit_freezes(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setattr(lifecycle, "build", counting)
     cfg = OptimConfig(groups=[{"name": "f", "params": ["embed.*"], "frozen": True}])
     model = TinyNet(optim=cfg)
-    trainer = pl.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2)
     trainer.fit(model, loader())
     assert calls == [model]
     assert not model.embed.weight.requires_grad and model.head.weight.requires_grad
@@ -345,15 +349,7 @@ def test_freeze_all_then_unfreeze_with_base_finetuning_trains(tmp_path) -> None:
     model = TinyNet(optim=OptimConfig(optimizer={"class_path": "SGD", "init_args": {"lr": 0.1}}))
     embed, head = model.embed.weight.detach().clone(), model.head.weight.detach().clone()
     snaps = Snapshots()
-    trainer = pl.Trainer(
-        max_epochs=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[FreezeAllThenUnfreeze(), snaps],
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=2, callbacks=[FreezeAllThenUnfreeze(), snaps])
     trainer.fit(model, loader())
     params = [p for g in trainer.optimizers[0].param_groups for p in g["params"]]
     assert len(params) == len(list(model.parameters()))  # the optimizer started over them all
@@ -381,14 +377,10 @@ def test_backbone_finetuning_on_an_all_backbone_model_starts_like_torch(tmp_path
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.backbone(x)
 
-    trainer = pl.Trainer(
+    trainer = quiet_trainer(
+        tmp_path,
         max_epochs=2,
         limit_train_batches=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
         callbacks=[UnfreezeAtStart(unfreeze_backbone_at_epoch=3)],
     )
     with pytest.warns(UserWarning, match="Did you init your optimizer in"):
@@ -399,13 +391,7 @@ def test_backbone_finetuning_on_an_all_backbone_model_starts_like_torch(tmp_path
 def test_everything_frozen_and_nothing_unfreezes_names_the_cause(tmp_path) -> None:
     model = TinyNet(optim=OptimConfig())
     model.requires_grad_(False)
-    trainer = pl.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_epochs=1)
     with pytest.raises(ConfigError, match=r"^model: all 12 parameters have requires_grad=False"):
         trainer.fit(model, loader())
 
@@ -446,13 +432,7 @@ class Endless(IterableDataset):
 
 def test_epoch_warmup_on_data_of_unknown_length_is_refused_in_fit(tmp_path) -> None:
     model = TinyNet(optim=OptimConfig(warmup=Warmup(epochs=2)))
-    trainer = pl.Trainer(
-        max_steps=10,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        default_root_dir=tmp_path,
-    )
+    trainer = quiet_trainer(tmp_path, max_steps=10)
     with pytest.raises(ConfigError, match=r"^optim\.warmup\.epochs: epochs need the length"):
         trainer.fit(model, DataLoader(Endless(), batch_size=4))
 
