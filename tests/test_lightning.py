@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, IterableDataset
 
 from lit_optim import ConfigError, LRLogger, OptimConfig, ScheduleLR
+from lit_optim.core.config_values import LayerDecay, LRScaling, Spec, Unfreeze, Warmup
 from lit_optim.core.group_registry import groups_of
 from lit_optim.lightning.cli import attach_config
 
@@ -289,3 +291,41 @@ def test_resume_with_another_run_length_is_refused(tmp_path):
     t2 = trainer(tmp_path, max_epochs=3, enable_checkpointing=True, callbacks=[ckpt2])
     with pytest.raises(ConfigError, match=r"run length 8 but this run has 24"):
         t2.fit(TinyNet(optim=cfg), loader(), ckpt_path=tmp_path / "ckpt" / "epoch=0-step=4.ckpt")
+
+
+def _config_with_every_value_type() -> OptimConfig:
+    return OptimConfig(
+        optimizer={"class_path": "SGD", "init_args": {"lr": 0.1}},
+        warmup={"steps": 3},
+        layer_decay={"rate": 0.9},
+        lr_scaling={"reference_batch": 64},
+        groups=[{"params": ["head.*"], "unfreeze_at": {"step": 1}}],
+    )
+
+
+def test_checkpoints_naming_the_config_values_at_their_former_module_still_load(monkeypatch):
+    # Warmup, Spec, ... moved from core/config.py to core/config_values.py; checkpoints of
+    # earlier versions name them lit_optim.core.config.<Name>, and Lightning loads them
+    # with weights_only=True.
+    import lit_optim.lightning.mixin  # noqa: F401  (it registers the safe globals)
+
+    cfg = _config_with_every_value_type()
+    for cls in (LayerDecay, LRScaling, Spec, Unfreeze, Warmup):
+        monkeypatch.setattr(cls, "__module__", "lit_optim.core.config")
+    saved = io.BytesIO()
+    torch.save({"optim": cfg}, saved)
+    monkeypatch.undo()
+    assert b"lit_optim.core.config\nWarmup" in saved.getvalue()
+    saved.seek(0)
+    assert torch.load(saved, weights_only=True)["optim"] == cfg
+
+
+def test_checkpoints_name_the_config_values_where_they_live():
+    import lit_optim.lightning.mixin  # noqa: F401
+
+    cfg = _config_with_every_value_type()
+    saved = io.BytesIO()
+    torch.save({"optim": cfg}, saved)
+    assert b"lit_optim.core.config_values\nWarmup" in saved.getvalue()
+    saved.seek(0)
+    assert torch.load(saved, weights_only=True)["optim"] == cfg

@@ -16,51 +16,30 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Literal
 
+from lit_optim.core.config_checks import (
+    check_choice,
+    check_finite,
+    check_ndim,
+    check_number,
+    check_optimizer_spec,
+    check_strings,
+    check_type,
+    rekey,
+)
+from lit_optim.core.config_values import (
+    LayerDecay,
+    LRScaling,
+    Spec,
+    Unfreeze,
+    Warmup,
+)
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.schedules import Schedule
 from lit_optim.core.schedules.vocabulary import unknown_keys_message
-
-
-class FrozenMapping(Mapping[str, Any]):
-    """A read-only mapping over a private copy of ``data`` (not a dict on purpose).
-
-    jsonargparse takes a dict apart into nested keys; a mapping that is not a dict stays
-    one value, replaced as a whole.
-    """
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = dict(data)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
-class Spec(FrozenMapping):
-    """A ``{class_path: ..., init_args: {...}}`` mapping kept as plain data.
-
-    A read-only mapping rather than a dict on purpose: jsonargparse treats a dict with a
-    ``class_path`` as a class to resolve (refusing short names such as ``SGD``) and, when
-    a later config or the command line switches the class, carries the old init args
-    over. This type is replaced as a whole, so nothing of a previous class leaks.
-    """
-
-    def __repr__(self) -> str:
-        return repr(self._data)
-
-    def __reduce__(self) -> tuple[type[Spec], tuple[dict[str, Any]]]:
-        return (Spec, (self._data,))
-
 
 #: A schedule given as a short name (``"Poly"``), an import path, or
 #: ``{"class_path": ..., "init_args": {...}}``; a Schedule object also works.
@@ -70,122 +49,6 @@ OptimizerSpec = str | Spec
 
 DEFAULT_NO_DECAY = ("bias", "norm", "embedding")
 NO_DECAY_KINDS = frozenset(DEFAULT_NO_DECAY)
-
-
-@dataclass
-class Warmup:
-    """A ramp in front of the schedule.
-
-    Exactly one of ``steps``, ``epochs`` or ``fraction`` gives its length (in scheduler
-    steps, epochs, or a fraction of the run). The factor goes from ``start_factor`` to the
-    schedule's first value: linearly, exponentially (geometric), or stays constant at
-    ``start_factor`` until the warmup ends. The schedule starts after the warmup; with
-    ``overlap: true`` it runs from step 0 under the warmup instead (timm's
-    ``warmup_prefix=False``), so the warmup replaces its first steps. A length given in
-    ``epochs`` or as a ``fraction`` is rounded to whole steps: ``rounding: nearest`` (half
-    up, the default) or ``up`` (``ceil``, as Hugging Face's ``warmup_ratio``: 0.15 of 36
-    steps is 6 warmup steps, not 5).
-    """
-
-    steps: int | None = None
-    epochs: float | None = None
-    fraction: float | None = None
-    start_factor: float = 0.0
-    mode: Literal["linear", "exponential", "constant"] = "linear"
-    overlap: bool = False
-    rounding: Literal["nearest", "up"] = "nearest"
-
-    def validate(self, key: str = "optim.warmup") -> None:
-        """Raise :class:`ConfigError` on an impossible warmup."""
-        given = [n for n in ("steps", "epochs", "fraction") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ConfigError(
-                key, f"give exactly one of steps, epochs or fraction (got {given or 'none'})"
-            )
-        _check_number(f"{key}.steps", self.steps, minimum=0, integer=True, optional=True)
-        _check_number(f"{key}.epochs", self.epochs, minimum=0, optional=True)
-        _check_number(f"{key}.fraction", self.fraction, minimum=0, optional=True)
-        if self.fraction is not None and self.fraction >= 1:
-            raise ConfigError(f"{key}.fraction", f"must be in [0, 1), got {self.fraction}")
-        _check_number(f"{key}.start_factor", self.start_factor, minimum=0)
-        if self.start_factor > 1:
-            raise ConfigError(f"{key}.start_factor", f"must be in [0, 1], got {self.start_factor}")
-        if self.mode == "exponential" and self.start_factor <= 0:
-            raise ConfigError(
-                f"{key}.start_factor",
-                "exponential warmup needs start_factor > 0 (a geometric ramp cannot start at 0)",
-            )
-        _check_choice(f"{key}.mode", self.mode, ("linear", "exponential", "constant"))
-        if not isinstance(self.overlap, bool):
-            raise ConfigError(f"{key}.overlap", f"expected true or false, got {self.overlap!r}")
-        _check_choice(f"{key}.rounding", self.rounding, ("nearest", "up"))
-
-
-@dataclass
-class LayerDecay:
-    """Layer-wise lr decay: layer ``i`` of ``n`` gets ``lr_scale = rate ** (n - 1 - i)``.
-
-    Args:
-        rate: Decay per layer, in (0, 1].
-        layers: Optional ``"re:<regex>"`` (or plain regex) whose first group is the layer
-            index (0 = embeddings); overrides the automatic inference.
-        num_layers: Total layer count; inferred from the model when omitted.
-
-    """
-
-    rate: float = 0.75
-    layers: str | None = None
-    num_layers: int | None = None
-
-    def validate(self, key: str = "optim.layer_decay") -> None:
-        """Raise :class:`ConfigError` on an impossible layer decay."""
-        _check_number(f"{key}.rate", self.rate, minimum=0, strict=True)
-        if self.rate > 1:
-            raise ConfigError(f"{key}.rate", f"must be in (0, 1], got {self.rate}")
-        _check_number(f"{key}.num_layers", self.num_layers, minimum=1, integer=True, optional=True)
-        _check_type(f"{key}.layers", self.layers, str, "a regex string", optional=True)
-
-
-@dataclass
-class Unfreeze:
-    """When a rule's parameters join the optimizer: at an ``epoch`` or an optimizer ``step``.
-
-    Until then they are frozen (``requires_grad=False``); from then on they train with
-    the rule's own ``lr`` / ``lr_scale`` under the schedule, as if they had always been in
-    the optimizer (Lightning's ``BaseFinetuning`` pattern without a callback).
-    """
-
-    epoch: int | None = None
-    step: int | None = None
-
-    def validate(self, key: str) -> None:
-        """Raise :class:`ConfigError` unless exactly one of ``epoch`` / ``step`` is given."""
-        given = [n for n in ("epoch", "step") if getattr(self, n) is not None]
-        if len(given) != 1:
-            raise ConfigError(key, f"give exactly one of epoch or step (got {given or 'none'})")
-        _check_number(f"{key}.{given[0]}", getattr(self, given[0]), minimum=0, integer=True)
-
-
-@dataclass
-class LRScaling:
-    """Scale every lr by the effective batch size (see :mod:`lit_optim.core.lr_scaling`).
-
-    Args:
-        rule: ``linear`` (``effective / reference``) or ``sqrt`` (its square root).
-        reference_batch: The effective batch size the configured lrs are meant for.
-        batch_size: Per-process batch size, when the data module does not tell it.
-
-    """
-
-    rule: Literal["linear", "sqrt"] = "linear"
-    reference_batch: int = 256
-    batch_size: int | None = None
-
-    def validate(self, key: str = "optim.lr_scaling") -> None:
-        """Raise :class:`ConfigError` on an unknown rule or a batch size below 1."""
-        _check_choice(f"{key}.rule", self.rule, ("linear", "sqrt"))
-        _check_number(f"{key}.reference_batch", self.reference_batch, minimum=1, integer=True)
-        _check_number(f"{key}.batch_size", self.batch_size, minimum=1, integer=True, optional=True)
 
 
 @dataclass
@@ -231,23 +94,23 @@ class GroupRule:
 
     def validate(self, key: str) -> None:
         """Raise :class:`ConfigError` on a rule that can never be right."""
-        _check_type(f"{key}.name", self.name, str, "a string", optional=True)
-        _check_strings(f"{key}.params", self.params, 'e.g. ["head.*"]')
-        _check_strings(f"{key}.modules", self.modules, "e.g. [torch.nn.LayerNorm]")
-        _check_type(f"{key}.frozen", self.frozen, bool, "true or false")
+        check_type(f"{key}.name", self.name, str, "a string", optional=True)
+        check_strings(f"{key}.params", self.params, 'e.g. ["head.*"]')
+        check_strings(f"{key}.modules", self.modules, "e.g. [torch.nn.LayerNorm]")
+        check_type(f"{key}.frozen", self.frozen, bool, "true or false")
         if not self.params and not self.modules and self.ndim is None:
             raise ConfigError(
                 key,
                 "a group rule needs `params` (globs) or `modules` (types), or an `ndim` selector",
             )
-        _check_ndim(f"{key}.ndim", self.ndim)
+        check_ndim(f"{key}.ndim", self.ndim)
         if self.optimizer is not None:
             check_optimizer_spec(f"{key}.optimizer", self.optimizer)
         if self.lr is not None and self.lr_scale is not None:
             raise ConfigError(key, "give either `lr` or `lr_scale`, not both")
-        _check_number(f"{key}.lr", self.lr, minimum=0, strict=True, optional=True)
-        _check_number(f"{key}.lr_scale", self.lr_scale, minimum=0, strict=True, optional=True)
-        _check_number(f"{key}.weight_decay", self.weight_decay, minimum=0, optional=True)
+        check_number(f"{key}.lr", self.lr, minimum=0, strict=True, optional=True)
+        check_number(f"{key}.lr_scale", self.lr_scale, minimum=0, strict=True, optional=True)
+        check_number(f"{key}.weight_decay", self.weight_decay, minimum=0, optional=True)
         if self.unfreeze_at is not None:
             self.unfreeze_at.validate(f"{key}.unfreeze_at")
         elif self.frozen:
@@ -280,7 +143,7 @@ class GroupRule:
                     f"{key}.options.{option}",
                     "null; leave the option out to use the optimizer's own value",
                 )
-            _check_finite(f"{key}.options.{option}", value)
+            check_finite(f"{key}.options.{option}", value)
         for reserved in ("params", "lr", "weight_decay", "name"):
             if reserved in self.options:
                 raise ConfigError(
@@ -407,10 +270,10 @@ class OptimConfig:
                 warmup.validate(f"optim.{name}")
         if self.lr_scaling is not None:
             self.lr_scaling.validate()
-        _check_choice("optim.interval", self.interval, ("step", "epoch"))
-        _check_number("optim.frequency", self.frequency, minimum=1, integer=True)
-        _check_type("optim.monitor", self.monitor, str, "a metric name", optional=True)
-        _check_type("optim.summary", self.summary, bool, "true or false")
+        check_choice("optim.interval", self.interval, ("step", "epoch"))
+        check_number("optim.frequency", self.frequency, minimum=1, integer=True)
+        check_type("optim.monitor", self.monitor, str, "a metric name", optional=True)
+        check_type("optim.summary", self.summary, bool, "true or false")
 
     def _check_several(self) -> None:
         if not isinstance(self.optimizers, Mapping) or not self.optimizers:
@@ -499,66 +362,6 @@ def _plain_data(value: Any) -> Any:
     return value
 
 
-def rekey(err: ConfigError, old: str, new: str) -> ConfigError:
-    """The same error with the key prefix ``old`` replaced by ``new``."""
-    if err.key == old or err.key.startswith((f"{old}.", f"{old}[", f"{old} ")):
-        return ConfigError(new + err.key[len(old) :], err.reason)
-    return err
-
-
-def check_optimizer_spec(key: str, spec: Any) -> None:
-    """Raise :class:`ConfigError` unless ``spec`` has the form of an optimizer spec.
-
-    Args:
-        key: Where the spec sits (``optim.optimizer``, ``optim.groups[1].optimizer``).
-        spec: A class path / short name, a class, or ``{class_path, init_args}``.
-
-    """
-    if isinstance(spec, Mapping):
-        unknown = set(spec) - {"class_path", "init_args"}
-        if unknown:
-            raise ConfigError(
-                f"{key}.{sorted(unknown)[0]}",
-                "unknown key; an optimizer is {class_path: ..., init_args: {...}}",
-            )
-        if not isinstance(spec.get("class_path"), str):
-            raise ConfigError(
-                f"{key}.class_path", "missing; give an optimizer class such as torch.optim.AdamW"
-            )
-        init_args = spec.get("init_args", {}) or {}
-        if not isinstance(init_args, Mapping):
-            raise ConfigError(f"{key}.init_args", "must be a mapping")
-        for name, value in init_args.items():
-            _check_finite(f"{key}.init_args.{name}", value)
-    elif not isinstance(spec, str) and not isinstance(spec, type):
-        raise ConfigError(
-            key,
-            f"expected a class path or {{class_path, init_args}}, got {type(spec).__name__}",
-        )
-
-
-def _check_finite(key: str, value: Any) -> None:
-    """Refuse a NaN or infinite number, also inside a list (``betas: [.nan, 0.999]``)."""
-    values = value if isinstance(value, list | tuple) else [value]
-    for i, item in enumerate(values):
-        if isinstance(item, float) and not math.isfinite(item):
-            where = f"{key}[{i}]" if isinstance(value, list | tuple) else key
-            raise ConfigError(where, f"must be finite, got {item!r}")
-
-
-def _check_ndim(key: str, value: Any) -> None:
-    if value is None:
-        return
-    values = value if isinstance(value, list | tuple) else [value]
-    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v < 0]
-    if bad or not values:
-        raise ConfigError(
-            key,
-            f"expected a tensor dimension count or a list of them, such as 2 or [2, 3], "
-            f"got {value!r}",
-        )
-
-
 def _coerce(cls: type[Any], value: Any, key: str) -> Any:
     """Turn a mapping into dataclass ``cls`` with key-path errors for unknown keys."""
     if isinstance(value, cls):
@@ -575,53 +378,3 @@ def _coerce(cls: type[Any], value: Any, key: str) -> Any:
         wrong = [k for k in value if k not in names]
         raise ConfigError(f"{key}.{wrong[0]}" if len(wrong) == 1 else key, unknown)
     return cls(**value)
-
-
-def _check_type(key: str, value: Any, kind: type, what: str, *, optional: bool = False) -> None:
-    if (value is None and optional) or isinstance(value, kind):
-        return
-    raise ConfigError(key, f"expected {what}, got {type(value).__name__} {value!r}")
-
-
-def _check_strings(key: str, value: Any, example: str) -> None:
-    if not isinstance(value, list | tuple):
-        raise ConfigError(
-            key, f"expected a list of strings ({example}), got {type(value).__name__} {value!r}"
-        )
-    for i, item in enumerate(value):
-        if not isinstance(item, str):
-            raise ConfigError(
-                f"{key}[{i}]", f"expected a string ({example}), got {type(item).__name__} {item!r}"
-            )
-
-
-def _check_number(
-    key: str,
-    value: Any,
-    *,
-    minimum: float | None = None,
-    strict: bool = False,
-    integer: bool = False,
-    optional: bool = False,
-) -> None:
-    """Refuse anything but a finite number above ``minimum`` (``None`` only if ``optional``)."""
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        what = "an integer" if integer else "a number"
-        got = "null" if value is None else f"{type(value).__name__} {value!r}"
-        raise ConfigError(key, f"expected {what}, got {got}")
-    if integer and not float(value).is_integer():
-        raise ConfigError(key, f"expected an integer, got {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(key, f"must be finite, got {value!r}")
-    if minimum is not None and (value <= minimum if strict else value < minimum):
-        op = ">" if strict else ">="
-        raise ConfigError(key, f"must be {op} {minimum:g}, got {value!r}")
-
-
-def _check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(
-            key, f"{value!r} is not one of {', '.join(choices)}{closest(str(value), choices)}"
-        )

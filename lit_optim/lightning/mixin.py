@@ -23,16 +23,8 @@ import torch.serialization
 # jsonargparse parser of its __init__ (Lightning's `instantiate_module`): it must know how
 # a Spec (`optim.optimizer: {class_path, init_args}`) is read, or it takes it for a class.
 import lit_optim.lightning.types  # noqa: F401
-from lit_optim.core.config import (
-    GroupRule,
-    LayerDecay,
-    LRScaling,
-    OptimConfig,
-    OptimizerEntry,
-    Spec,
-    Unfreeze,
-    Warmup,
-)
+from lit_optim.core.config import GroupRule, OptimConfig, OptimizerEntry
+from lit_optim.core.config_values import LayerDecay, LRScaling, Spec, Unfreeze, Warmup
 from lit_optim.core.errors import ConfigError
 from lit_optim.lightning.callbacks import optimizer_key
 from lit_optim.lightning.finetuning import check_lr_callbacks
@@ -110,7 +102,10 @@ def configure_optimizers(module: pl.LightningModule, config: OptimConfig) -> Any
 
 
 # Lightning loads checkpoints with torch.load(weights_only=True); a mixin model keeps its
-# OptimConfig in hparams, so these plain dataclasses must be loadable there.
+# OptimConfig in hparams, so these plain dataclasses must be loadable there: under their
+# module, and under lit_optim.core.config, where checkpoints of earlier versions name them.
+_MOVED = [LayerDecay, Warmup, Spec, Unfreeze, LRScaling]
 torch.serialization.add_safe_globals(
-    [OptimConfig, OptimizerEntry, GroupRule, LayerDecay, Warmup, Spec, Unfreeze, LRScaling]
+    [OptimConfig, OptimizerEntry, GroupRule, *_MOVED]
+    + [(cls, f"lit_optim.core.config.{cls.__qualname__}") for cls in _MOVED]
 )

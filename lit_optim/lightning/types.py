@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from jsonargparse.typing import register_type
 
-from lit_optim.core.config import FrozenMapping, Spec
+from lit_optim.core.config_values import FrozenMapping, Spec
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.implementation import printed_speed_flags
 from lit_optim.core.optimizers import optimizer_defaults, resolve_optimizer
