@@ -11,9 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from test_fuzz_config import LOOPS, build_and_train
+from test_fuzz_config import LOOPS, Tiny, build_and_train
 
 from lit_optim import ConfigError, OptimConfig
+from lit_optim.core.build import build
+from lit_optim.core.lr_scaling import find_batch_scale
+from lit_optim.core.plan import RunPlan
+from lit_optim.core.validate import validate_section
 
 
 @pytest.mark.parametrize(
@@ -217,3 +221,232 @@ def test_non_finite_or_null_optimizer_values_are_refused_statically(
     with pytest.raises(ConfigError) as info:
         OptimConfig.from_dict(section)
     assert str(info.value) == message
+
+
+def _refusal(section: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as info:
+        build_and_train(section, LOOPS[0])
+    return str(info.value)
+
+
+def _static_refusal(section: dict[str, Any]) -> str:
+    """The same section through the validator ``lit-optim`` runs before Lightning."""
+    with pytest.raises(ConfigError) as info:
+        validate_section(section)
+    return str(info.value)
+
+
+SGD = {"class_path": "SGD", "init_args": {"lr": 0.1, "momentum": 0.9}}
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {"optimizer": "AdamW", "groups": [{"params": ["head.*"], "options": {"betas": 0.9}}]},
+            "optim.groups[0].options.betas: expected a list of 2 like [0.9, 0.999], got 0.9",
+        ),
+        (
+            {"optimizer": SGD, "groups": [{"params": ["head.*"], "options": {"nesterov": "x"}}]},
+            "optim.groups[0].options.nesterov: expected true or false, got str 'x'",
+        ),
+        (
+            {"optimizer": SGD, "groups": [{"params": ["head.*"], "options": {"momentum": "x"}}]},
+            "optim.groups[0].options.momentum: expected a number, got str 'x'",
+        ),
+        (
+            {"optimizer": {"class_path": "SGD", "init_args": {"lr": 0.1, "maximize": "x"}}},
+            "optim.optimizer.init_args.maximize: expected true or false, got str 'x'",
+        ),
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"amsgrad": 1}}},
+            "optim.optimizer.init_args.amsgrad: expected true or false, got int 1",
+        ),
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"foreach": "yes"}}},
+            "optim.optimizer.init_args.foreach: expected true, false or null, got str 'yes'",
+        ),
+        (
+            {"optimizer": {"class_path": "AdamW", "init_args": {"betas": [0.9, "a"]}}},
+            "optim.optimizer.init_args.betas: expected a list of 2 like [0.9, 0.999], "
+            "got [0.9, 'a']",
+        ),
+        (
+            {"optimizer": {"class_path": "LBFGS", "init_args": {"history_size": 2.5}}},
+            "optim.optimizer.init_args.history_size: expected an integer, got float 2.5",
+        ),
+        (
+            {"optimizer": {"class_path": "LBFGS", "init_args": {"line_search_fn": "x"}}},
+            "optim.optimizer.init_args.line_search_fn: 'x' is not one of null, 'strong_wolfe'",
+        ),
+    ],
+)
+def test_optimizer_values_of_the_wrong_type_are_refused_statically(
+    section: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: torch takes these at construction and fails at the first step
+    # (a fused kernel's TypeError, "cannot unpack non-iterable float", LBFGS's "only
+    # 'strong_wolfe' is supported"); `foreach: "yes"` even trained, read as true.
+    assert _static_refusal(section) == message
+    assert _refusal(section) == message
+
+
+def test_group_options_are_tried_with_torchs_own_checks() -> None:
+    # torch checks its constructor's arguments, never a group's: betas[0] = 1.5 or a
+    # negative momentum in a rule's options trained silently.
+    for options, message in [
+        ({"betas": [1.5, 0.9]}, "Invalid beta parameter at index 0: 1.5"),
+        ({"momentum": -1}, "Invalid momentum value: -1"),
+    ]:
+        optimizer = "AdamW" if "betas" in options else SGD
+        section = {"optimizer": optimizer, "groups": [{"params": ["head.*"], "options": options}]}
+        name = "AdamW" if "betas" in options else "SGD"
+        expected = f"optim.groups[0].options: {name} refuses them: {message}"
+        assert _static_refusal(section) == expected
+        assert _refusal(section) == expected
+    # in range: the group gets them
+    section = {"optimizer": SGD, "groups": [{"params": ["head.*"], "options": {"momentum": 0.5}}]}
+    config = OptimConfig.from_dict(section)
+    [built] = build(Tiny(), config, lambda _: RunPlan.of(config, LOOPS[0]))
+    momenta = {g["name"]: g["momentum"] for g in built.optimizer.param_groups}
+    assert momenta == {"group0": 0.5, "default": 0.9}
+
+
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"optimizer": "AdamW", "groups": [{"params": ["head.*"], "optimizer": "LBFGS"}]},
+        {"optimizer": "LBFGS", "groups": [{"params": ["head.*"], "optimizer": "SGD"}]},
+        {
+            "optimizer": "LBFGS",
+            "groups": [
+                {"params": ["head.*"], "optimizer": {"class_path": "LBFGS", "init_args": {"lr": 2}}}
+            ],
+        },
+    ],
+)
+def test_lbfgs_beside_another_optimizer_is_refused(section: dict[str, Any]) -> None:
+    # Found by fuzzing: "LBFGS.step() missing 1 required positional argument: 'closure'"
+    # at the first step; the optimizer that joins several evaluates the closure once.
+    key = "optim.optimizer" if section["optimizer"] == "LBFGS" else "optim.groups[0].optimizer"
+    message = (
+        f"{key}: LBFGS re-evaluates the loss inside its step, so it cannot share a step with "
+        "the other optimizer specs of this section; use it alone as optim.optimizer (no group "
+        "rule with an optimizer of its own)"
+    )
+    assert _static_refusal(section) == message
+    assert _refusal(section) == message
+
+
+def test_lbfgs_alone_trains() -> None:
+    lrs = build_and_train({"optimizer": "LBFGS", "schedule": "Linear"}, LOOPS[0])
+    assert [round(s["default"], 9) for s in lrs] == [round(1 - t / 12, 9) for t in range(12)]
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            {
+                "optimizer": {"class_path": "SGD", "init_args": {"lr": 1e300}},
+                "schedule": {"class_path": "Exponential", "init_args": {"gamma": 1e10}},
+            },
+            "optim.schedule: the lr of group 'default' passes 1e+300 at step 1 (1e+300 times "
+            "factor 1e+10); lower the lr or the schedule's growth",
+        ),
+        (
+            {
+                "optimizer": {"class_path": "SGD", "init_args": {"lr": 1e-3}},
+                "groups": [{"params": ["head.*"], "schedule": "Constant", "name": "head"}],
+                "schedule": {"class_path": "Constant", "init_args": {"factor": 1e304}},
+            },
+            "optim.schedule: the lr of group 'default' passes 1e+300 at step 0 (0.001 times "
+            "factor 1e+304); lower the lr or the schedule's growth",
+        ),
+        (
+            {
+                "optimizer": {"class_path": "SGD", "init_args": {"lr": 1e298}},
+                "groups": [
+                    {
+                        "params": ["head.*"],
+                        "name": "head",
+                        "schedule": {"class_path": "Linear", "init_args": {"min_factor": 1e3}},
+                    }
+                ],
+            },
+            "optim.groups[0].schedule: the lr of group 'head' passes 1e+300 at step 2 (1e+298 "
+            "times factor 167.5); lower the lr or the schedule's growth",
+        ),
+        (
+            {
+                "optimizer": {"class_path": "SGD", "init_args": {"lr": 10}},
+                "groups": [{"params": ["head.*"], "lr_scale": 1e308}],
+            },
+            "optim.groups[0].lr_scale: lr 10 times lr_scale 1e+308 is inf, past 1e+300",
+        ),
+        (
+            {
+                "schedule": {
+                    "class_path": "torch.optim.lr_scheduler.StepLR",
+                    "init_args": {"step_size": 1, "gamma": 1e308},
+                }
+            },
+            "optim.schedule.init_args.gamma: gamma=1e+308 takes the lr 0.001 past 1e+300 "
+            "within the run (12 decays); use gamma <= 1 or a shorter run",
+        ),
+        (
+            {
+                "optimizer": {"class_path": "SGD", "init_args": {"lr": 1e290}},
+                "schedule": {
+                    "class_path": "torch.optim.lr_scheduler.MultiStepLR",
+                    "init_args": {"milestones": [2, 4], "gamma": 1e6},
+                },
+            },
+            "optim.schedule.init_args.gamma: gamma=1e+06 takes the lr 1e+290 past 1e+300 "
+            "within the run (2 decays); use gamma <= 1 or a shorter run",
+        ),
+        (
+            {
+                "schedule": {
+                    "class_path": "torch.optim.lr_scheduler.OneCycleLR",
+                    "init_args": {"max_lr": 1.0, "div_factor": 1e-305},
+                }
+            },
+            "optim.schedule.init_args: OneCycleLR makes the lr of group 'default/no_decay' 1e+305, "
+            "past 1e+300",
+        ),
+    ],
+)
+def test_lrs_that_would_overflow_are_refused_when_built(
+    section: dict[str, Any], message: str
+) -> None:
+    # Found by fuzzing: each trained with an lr of inf from some step on.
+    assert _refusal(section) == message
+
+
+def test_lr_scaling_past_the_largest_lr_is_refused() -> None:
+    config = OptimConfig.from_dict(
+        {
+            "optimizer": {"class_path": "SGD", "init_args": {"lr": 1e299}},
+            "lr_scaling": {"reference_batch": 1, "batch_size": 32},
+        }
+    )
+    scale = find_batch_scale(config.lr_scaling, None, None)
+    with pytest.raises(ConfigError) as info:
+        build(Tiny(), config, lambda _: RunPlan.of(config, LOOPS[0]), scale=scale)
+    assert str(info.value) == (
+        "optim.lr_scaling: the lr 1e+299 of group 'default' times 32 is 3.2e+300, past 1e+300"
+    )
+
+
+def test_growth_inside_the_largest_lr_still_trains() -> None:
+    # gamma > 1 is allowed where the lr stays representable: lr 1e-3 * 2 ** 12.
+    section = {
+        "optimizer": {"class_path": "SGD", "init_args": {"lr": 1e-3}},
+        "schedule": {
+            "class_path": "torch.optim.lr_scheduler.ExponentialLR",
+            "init_args": {"gamma": 2.0},
+        },
+    }
+    lrs = build_and_train(section, LOOPS[0])
+    assert [s["default"] for s in lrs] == [1e-3 * 2.0**t for t in range(12)]

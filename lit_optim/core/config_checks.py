@@ -21,6 +21,8 @@ from typing import Any
 from lit_optim.core.errors import ConfigError, closest
 
 __all__ = [
+    "LARGEST",
+    "check_below_largest",
     "check_choice",
     "check_finite",
     "check_ndim",
@@ -144,3 +146,21 @@ def check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ConfigError(
             key, f"{value!r} is not one of {', '.join(choices)}{closest(str(value), choices)}"
         )
+
+
+#: The largest value lit_optim lets a group's lr, momentum or weight decay take: close
+#: to the float limit (1.8e308), a product in the optimizer's step (lr * update) overflows.
+LARGEST = 1e300
+
+
+def check_below_largest(key: str, value: Any, how: str) -> None:
+    """Raise unless ``value``, a product of the section's numbers, is at most :data:`LARGEST`.
+
+    Args:
+        key: The key path of the value that made it large.
+        value: The product.
+        how: How it was made, for the message (``"lr 10 times lr_scale 1e+308"``).
+
+    """
+    if isinstance(value, int | float) and not abs(value) <= LARGEST:
+        raise ConfigError(key, f"{how} is {value:g}, past {LARGEST:g}")

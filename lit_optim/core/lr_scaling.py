@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from lit_optim.core.config import LRScaling
+from lit_optim.core.config_checks import check_below_largest
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups.result import PendingGroup
 
@@ -119,10 +120,14 @@ def apply_batch_scale(
 
     """
     factor = scale.factor
-    for group in optimizer.param_groups:
+    groups = [*optimizer.param_groups, *(join.group for join in pending)]
+    for group in groups:
+        lr = group["lr"]
+        if isinstance(lr, int | float):  # a tensor lr is left on its device
+            how = f"the lr {lr:g} of group {group.get('name')!r} times {factor:g}"
+            check_below_largest("optim.lr_scaling", lr * factor, how)
+    for group in groups:
         group["lr"] = group["lr"] * factor
-    for join in pending:
-        join.group["lr"] = join.group["lr"] * factor
     return scale
 
 

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,12 @@ from lit_optim.core.implementation import (
     has_sparse_gradients,
     keep_speed_flags,
     speed_flags,
+)
+from lit_optim.core.optimizer_args import (
+    check_group_options,
+    optimizer_defaults,
+    signature,
+    signature_of_step,
 )
 
 KEY = "optim.optimizer"
@@ -107,6 +112,7 @@ def optimizer_and_groups(
         i: (optimizer_defaults(c, a, key=f"optim.groups[{i}].optimizer"), c.__name__)
         for i, (c, a) in own.items()
     }
+    check_rules_options(config, (cls, init_args), own)
     groups = build_param_groups(
         model,
         config,
@@ -123,6 +129,48 @@ def optimizer_and_groups(
         optimizer = _composite(cls, init_args, own, groups, config, step)
     register_groups(optimizer, groups)
     return optimizer, groups
+
+
+def check_rules_options(
+    config: OptimConfig,
+    top: tuple[type[torch.optim.Optimizer], dict[str, Any]],
+    own: Mapping[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]],
+) -> None:
+    """Check each rule's ``options`` for its optimizer, and that optimizers can share a step.
+
+    Args:
+        config: The section.
+        top: ``(class, init args)`` of ``optim.optimizer``.
+        own: ``{rule index: (class, init args)}`` of rules with an optimizer of their own.
+
+    Raises:
+        ConfigError: An option of the wrong name, type or value
+            (:func:`~lit_optim.core.optimizer_args.check_group_options`), or an optimizer
+            that re-evaluates the loss in its step (LBFGS) beside another optimizer.
+
+    """
+    for i, rule in enumerate(config.groups):
+        cls, init_args = own.get(i, top)
+        check_group_options(cls, init_args, rule.options, f"optim.groups[{i}]")
+    if not own:
+        return
+    # Several optimizer specs are joined in a CompositeOptimizer, which evaluates the
+    # closure once and steps each inner optimizer without it.
+    for i, (cls, _) in [(-1, top), *own.items()]:
+        if needs_closure(cls):
+            key = KEY if i < 0 else f"optim.groups[{i}].optimizer"
+            raise ConfigError(
+                key,
+                f"{cls.__name__} re-evaluates the loss inside its step, so it cannot share a "
+                "step with the other optimizer specs of this section; use it alone as "
+                "optim.optimizer (no group rule with an optimizer of its own)",
+            )
+
+
+def needs_closure(cls: type[torch.optim.Optimizer]) -> bool:
+    """Whether ``cls.step`` takes a closure it cannot do without (LBFGS)."""
+    closure = signature_of_step(cls).get("closure")
+    return closure is not None and closure.default is closure.empty
 
 
 def _composite(
@@ -251,45 +299,6 @@ def resolve_optimizer(
     return cls, init_args
 
 
-def optimizer_defaults(
-    cls: type[torch.optim.Optimizer], init_args: Mapping[str, Any], key: str = KEY
-) -> dict:
-    """The optimizer's effective defaults: its signature defaults overlaid with ``init_args``.
-
-    Raises:
-        ConfigError: An argument the class does not take, a missing required one, or a
-            string where the default is a number.
-
-    """
-    params = _signature(cls)
-    accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    names = [n for n, p in params.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
-    defaults: dict[str, Any] = {}
-    for name in names:
-        default = params[name].default
-        if default is not inspect.Parameter.empty:
-            defaults[name] = default
-    for name, value in init_args.items():
-        if name not in names and not accepts_kwargs:
-            raise ConfigError(
-                f"{key}.init_args.{name}",
-                f"not an option of {cls.__name__}{closest(name, names)} "
-                f"(valid: {', '.join(names)})",
-            )
-        _check_type(f"{key}.init_args.{name}", value, defaults.get(name))
-        defaults[name] = value
-    missing = [n for n in names if n not in defaults]
-    if missing:
-        raise ConfigError(
-            f"{key}.init_args.{missing[0]}", f"{cls.__name__} needs a value for {missing[0]!r}"
-        )
-    if not isinstance(defaults.get("lr"), int | float) or isinstance(defaults.get("lr"), bool):
-        raise ConfigError(f"{key}.init_args.lr", f"{cls.__name__} needs a numeric lr")
-    if defaults["lr"] <= 0:
-        raise ConfigError(f"{key}.init_args.lr", f"must be > 0, got {defaults['lr']!r}")
-    return defaults
-
-
 def changed_init_args(spec: Any) -> dict[str, Any]:
     """The init args of an optimizer spec that differ from its class's defaults (for titles).
 
@@ -299,7 +308,7 @@ def changed_init_args(spec: Any) -> dict[str, Any]:
 
     """
     cls, init_args = resolve_optimizer(spec)
-    params = _signature(cls)
+    params = signature(cls)
     return {
         k: v for k, v in init_args.items() if k not in params or not _same(v, params[k].default)
     }
@@ -311,26 +320,6 @@ def _same(value: Any, default: Any) -> bool:
     if isinstance(value, bool) or isinstance(default, bool):
         return value is default
     return bool(value == default)
-
-
-def _signature(cls: type) -> dict[str, inspect.Parameter]:
-    params = dict(inspect.signature(cls.__init__).parameters)
-    for name in ("self", "params"):
-        params.pop(name, None)
-    return params
-
-
-def _check_type(key: str, value: Any, default: Any) -> None:
-    # YAML gives strings for typos such as `lr: 1e-3x`; torch would fail far later.
-    numeric = isinstance(default, int | float) and not isinstance(default, bool)
-    if numeric and isinstance(value, str | bool):
-        raise ConfigError(key, f"expected a number, got {type(value).__name__} {value!r}")
-    if isinstance(default, tuple) and (
-        not isinstance(value, list | tuple) or len(value) != len(default)
-    ):
-        raise ConfigError(
-            key, f"expected a list of {len(default)} like {list(default)}, got {value!r}"
-        )
 
 
 def _import_optimizer(path: str, key: str) -> Any:

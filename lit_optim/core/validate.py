@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lit_optim.core.config import OptimConfig
-from lit_optim.core.optimizers import optimizer_defaults, resolve_optimizer
+from lit_optim.core.optimizers import check_rules_options, optimizer_defaults, resolve_optimizer
 from lit_optim.core.scheduler import is_torch_scheduler
 from lit_optim.core.schedules import build_schedule
 
@@ -69,9 +69,12 @@ def check_optimizers(config: OptimConfig) -> None:
     """
     if config.optimizers is not None:
         return
-    cls, init_args = resolve_optimizer(config.optimizer)
-    optimizer_defaults(cls, init_args)
+    top = resolve_optimizer(config.optimizer)
+    optimizer_defaults(*top)
+    own = {}
     for i, rule in enumerate(config.groups):
         if rule.optimizer is not None:
             key = f"optim.groups[{i}].optimizer"
-            optimizer_defaults(*resolve_optimizer(rule.optimizer, key=key), key=key)
+            own[i] = resolve_optimizer(rule.optimizer, key=key)
+            optimizer_defaults(*own[i], key=key)
+    check_rules_options(config, top, own)

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from lit_optim.core.config_checks import check_below_largest
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.groups.result import ParamInfo
 from lit_optim.core.groups.rules import Rule, freeze
@@ -59,6 +60,11 @@ def new_group(
         lr = base_lr
         if rule is not None and rule.rule.lr_scale is not None:
             lr = lr * rule.rule.lr_scale
+            check_below_largest(
+                f"optim.groups[{rule.index}].lr_scale",
+                lr,
+                f"lr {base_lr:g} times lr_scale {rule.rule.lr_scale:g}",
+            )
         if layer_id is not None:
             lr = lr * scales[layer_id]
     name = base

@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from lit_optim.core.config import GroupRule
-from lit_optim.core.errors import ConfigError, closest
+from lit_optim.core.errors import ConfigError
 from lit_optim.core.imports import import_path
+from lit_optim.core.optimizer_args import check_option_names
 
 __all__ = [
     "Rule",
@@ -209,13 +210,7 @@ def check_rule_hyperparameters(
     for r in rules:
         defaults, optimizer_name = optimizers[r.index]
         valid = [k for k in defaults if k != "params"]
-        for k in r.rule.options:
-            if k not in defaults:
-                raise ConfigError(
-                    f"optim.groups[{r.index}].options.{k}",
-                    f"{k!r} is not an option of {optimizer_name}{closest(str(k), valid)} "
-                    f"(valid: {', '.join(valid)})",
-                )
+        check_option_names(r.rule.options, defaults, optimizer_name, f"optim.groups[{r.index}]")
         if r.rule.weight_decay is not None and "weight_decay" not in defaults:
             raise ConfigError(
                 f"optim.groups[{r.index}].weight_decay",

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from lit_optim.core.config import GroupRule, OptimConfig
+from lit_optim.core.config_checks import LARGEST
 from lit_optim.core.errors import ConfigError
 from lit_optim.core.group_registry import groups_of
 from lit_optim.core.groups.result import ParamGroups
@@ -42,7 +43,14 @@ from lit_optim.core.scheduler.torch_schedulers import (
     refuse_mixing,
 )
 from lit_optim.core.scheduler.track import FIELDS, LR, MOMENTUM, WEIGHT_DECAY, GroupField
-from lit_optim.core.schedules import FactorFn, Horizon, Schedule, build_schedule, resolve_factor
+from lit_optim.core.schedules import (
+    FactorFn,
+    Horizon,
+    Schedule,
+    build_schedule,
+    resolve_factor,
+    steps_to_check,
+)
 
 __all__ = ["build_scheduler"]
 
@@ -120,7 +128,7 @@ def build_scheduler(
         "total_steps": horizon.total_steps if known else None,
     }
     join = {f.name: factors.of(f, None, None) for f in FIELDS}
-    return ScheduleLR(
+    scheduler = ScheduleLR(
         optimizer,
         per_field[LR.name],  # type: ignore[arg-type]  # an lr factor is never None
         fingerprint,
@@ -131,6 +139,32 @@ def build_scheduler(
         join_momentum=join[MOMENTUM.name],
         join_weight_decay=join[WEIGHT_DECAY.name],
     )
+    # An unknown length: the steps a long run starts with.
+    _refuse_overflow(scheduler, factors, steps_to_check(horizon.total_steps if known else 1000))
+    return scheduler
+
+
+def _refuse_overflow(scheduler: ScheduleLR, factors: _Factors, steps: Sequence[int]) -> None:
+    """Refuse a schedule that drives a group's value past ``LARGEST`` (1e300) within the run.
+
+    Base values are finite (the section's numbers are checked), but their product with a
+    factor may not be: ``lr: 1e300`` under ``Exponential(gamma: 1e10)`` is ``inf`` at step 1.
+    Every distinct factor function is evaluated at ``steps`` (every step of a run up to
+    1,000 steps, else 1,000 spread over it and the first 100).
+    """
+    for track in scheduler.tracks:
+        found = track.first_past(steps, LARGEST)
+        if found is None:
+            continue
+        step, index, base, factor = found
+        fn = track.factors[index]
+        name = scheduler.optimizer.param_groups[index].get("name", index)
+        label = track.field.label
+        raise ConfigError(
+            factors.key_of.get(id(fn), f"optim.{track.field.schedule_key}"),
+            f"the {label} of group {name!r} passes {LARGEST:g} at step {step} ({base:g} "
+            f"times factor {factor:g}); lower the {label} or the schedule's growth",
+        )
 
 
 class _Factors:
@@ -153,6 +187,8 @@ class _Factors:
         self._uses = uses
         self._built: dict[tuple[str, int], Schedule | None] = {}
         self._resolved: dict[tuple[str, int], FactorFn | None] = {}
+        #: The key path of the spec each resolved factor function comes from.
+        self.key_of: dict[int, str] = {}
 
     def schedules(self) -> list[Schedule | None]:
         """Every schedule in use (to check which need the run length)."""
@@ -183,13 +219,16 @@ class _Factors:
         cache = (field.name, id(schedule))
         if cache not in self._resolved:
             assert self.horizon is not None  # set by build_scheduler before resolving
-            self._resolved[cache] = resolve_factor(
+            fn = resolve_factor(
                 schedule,
                 warmup,
                 self.horizon,
                 key=_key(field, rule_index),
                 warmup_key=f"optim.{field.warmup_key}",
             )
+            self._resolved[cache] = fn
+            if fn is not None:
+                self.key_of[id(fn)] = _key(field, rule_index)
         return self._resolved[cache]
 
     def _schedule(self, field: GroupField, spec: Any, rule_index: int | None) -> Schedule | None:

@@ -109,6 +109,11 @@ class ScheduleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     @property
+    def tracks(self) -> tuple[Track, ...]:
+        """The lr, momentum and weight-decay tracks, in that order."""
+        return tuple(self._tracks)
+
+    @property
     def base_lrs(self) -> list[Any]:  # type: ignore[override]
         """Per group, the lr its factor multiplies (torch's ``initial_lr``)."""
         return self._tracks[0].bases

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from lit_optim.core.composite import optimizer_name
 from lit_optim.core.config import GroupRule, OptimConfig
+from lit_optim.core.config_checks import LARGEST
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.groups.result import PendingGroup
 from lit_optim.core.run_length import RunLengthUnknown
@@ -159,7 +161,47 @@ def build_torch_scheduler(
         ) from None
     if isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) and total_steps is not None:
         _refuse_short_one_cycle(scheduler.total_steps, total_steps, init_args, key)
+    _refuse_overflow(scheduler, total_steps, key)
     return scheduler
+
+
+def _refuse_overflow(scheduler: SchedulerLike, total_steps: int | None, key: str) -> None:
+    """Refuse a torch scheduler that takes an lr past ``LARGEST`` (1e300) within the run.
+
+    The lrs it sets up (OneCycleLR's ``max_lr / div_factor`` and its minimum) are checked
+    as built; a ``gamma > 1`` of StepLR, MultiStepLR and ExponentialLR by the decays the
+    run has (torch's closed form: ``lr * gamma ** decays``).
+    """
+    groups = scheduler.optimizer.param_groups
+    name = type(scheduler).__name__
+    for i, group in enumerate(groups):
+        for field in ("lr", "initial_lr", "max_lr", "min_lr"):
+            value = group.get(field)
+            if isinstance(value, int | float) and not abs(value) <= LARGEST:
+                raise ConfigError(
+                    f"{key}.init_args",
+                    f"{name} makes the {field} of group {group.get('name', i)!r} {value:g}, "
+                    f"past {LARGEST:g}",
+                )
+    gamma = getattr(scheduler, "gamma", None)
+    if total_steps is None or not isinstance(gamma, int | float) or gamma <= 1:
+        return
+    lr_scheduler = torch.optim.lr_scheduler
+    if isinstance(scheduler, lr_scheduler.StepLR):
+        decays = total_steps // scheduler.step_size
+    elif isinstance(scheduler, lr_scheduler.MultiStepLR):
+        decays = sum(n for step, n in scheduler.milestones.items() if step <= total_steps)
+    elif isinstance(scheduler, lr_scheduler.ExponentialLR):
+        decays = total_steps
+    else:
+        return
+    largest = max(abs(float(g["initial_lr"])) for g in groups)
+    if largest and math.log(largest) + decays * math.log(gamma) > math.log(LARGEST):
+        raise ConfigError(
+            f"{key}.init_args.gamma",
+            f"gamma={gamma:g} takes the lr {largest:g} past {LARGEST:g} within the run "
+            f"({decays} decays); use gamma <= 1 or a shorter run",
+        )
 
 
 def _refuse_short_one_cycle(

@@ -177,6 +177,32 @@ class Track:
         self.field.write(groups, values)
         return values
 
+    def first_past(
+        self, steps: Sequence[int], limit: float
+    ) -> tuple[int, int, float, float] | None:
+        """The first of ``steps`` at which a group's value passes ``limit`` in magnitude.
+
+        Each distinct factor function is evaluated at every step once, against the
+        largest base among its groups.
+
+        Returns:
+            ``(step, group index, base, factor)``, or ``None`` if none does.
+
+        """
+        found: tuple[int, int, float, float] | None = None
+        for slot, fn in enumerate(self._distinct):
+            index = max(
+                (i for i, s in self._active if s == slot), key=lambda i: abs(float(self.bases[i]))
+            )
+            base = abs(float(self.bases[index]))
+            for step in steps:
+                factor = abs(float(fn(step)))
+                if base and factor and not base * factor <= limit:
+                    if found is None or step < found[0]:
+                        found = (step, index, float(self.bases[index]), factor)
+                    break
+        return found
+
     @property
     def scheduled(self) -> bool:
         """Whether any group has a factor (an idle track costs nothing per step)."""

@@ -57,7 +57,7 @@ from lit_optim.core.schedules._base import (
 from lit_optim.core.schedules._build import build_schedule
 from lit_optim.core.schedules._join import Sequence, resolve_factor
 from lit_optim.core.schedules._join import _warmup_steps as _warmup_steps  # for core.plan
-from lit_optim.core.schedules._lambda import LAMBDA_VARIABLES, Lambda
+from lit_optim.core.schedules._lambda import LAMBDA_VARIABLES, Lambda, steps_to_check
 
 __all__ = [
     "DEFAULT_KEY",
@@ -83,5 +83,6 @@ __all__ = [
     "normalise_name",
     "registered",
     "resolve_factor",
+    "steps_to_check",
     "unregister",
 ]

@@ -93,7 +93,7 @@ class Lambda(Schedule):
         return bool(_TOTAL_VARIABLES & set(self._keywords or ()))
 
     def resolve(self, horizon: Horizon, key: str = DEFAULT_KEY) -> FactorFn:
-        """Return the custom factor, checked over the run (:func:`_steps_to_check`)."""
+        """Return the custom factor, checked over the run (:func:`steps_to_check`)."""
         arg_key = f"{key}.init_args.{'expr' if self.expr is not None else 'fn'}"
         what = repr(self.expr if self.expr is not None else self.fn)
         compiled, keywords = self._compiled, self._keywords
@@ -135,7 +135,7 @@ class Lambda(Schedule):
 
         step = 0
         try:
-            for step in _steps_to_check(total):
+            for step in steps_to_check(total):
                 factor(step)
         except ConfigError:
             raise
@@ -151,7 +151,7 @@ class Lambda(Schedule):
 CHECKED_STEPS = 1000
 
 
-def _steps_to_check(total: int) -> list[int]:
+def steps_to_check(total: int) -> list[int]:
     """Steps a resolved Lambda is evaluated at: 0, the start, evenly spread, and the end."""
     if total <= CHECKED_STEPS:
         return list(range(total + 1))
