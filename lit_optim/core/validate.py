@@ -44,7 +44,10 @@ def validate_section(section: Any) -> OptimConfig:
     plain = dict(section) if isinstance(section, Mapping) else section
     config = OptimConfig.from_dict(plain)
     check_schedules(plain)
-    check_optimizers(config)
+    # A section without `optimizer` (command-line keys only) gets its optimizer from a
+    # config read later: group options are checked once the whole section is parsed.
+    given = isinstance(plain, Mapping) and plain.get("optimizer") is not None
+    check_optimizers(config, options=given)
     return config
 
 
@@ -61,11 +64,17 @@ def check_schedules(optim: Any) -> None:
             build_schedule(spec, key)
 
 
-def check_optimizers(config: OptimConfig) -> None:
+def check_optimizers(config: OptimConfig, *, options: bool = True) -> None:
     """Resolve the optimizer classes and check their init args, as ``build_optimizer`` does.
 
     Several optimizers (``optim.optimizers``) are left to the build, which names the
     entry in its messages.
+
+    Args:
+        config: The section.
+        options: Also check the group rules' options against their optimizers (only
+            when the section names its optimizer, not the default it would fall back to).
+
     """
     if config.optimizers is not None:
         return
@@ -77,4 +86,5 @@ def check_optimizers(config: OptimConfig) -> None:
             key = f"optim.groups[{i}].optimizer"
             own[i] = resolve_optimizer(rule.optimizer, key=key)
             optimizer_defaults(*own[i], key=key)
-    check_rules_options(config, top, own)
+    if options:
+        check_rules_options(config, top, own)
