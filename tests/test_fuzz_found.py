@@ -11,11 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
 from test_fuzz_config import LOOPS, Tiny, build_and_train
 
 from lit_optim import ConfigError, OptimConfig
 from lit_optim.core.build import build
 from lit_optim.core.lr_scaling import find_batch_scale
+from lit_optim.core.optimizer_args import optimizer_defaults
 from lit_optim.core.plan import RunPlan
 from lit_optim.core.validate import validate_section
 
@@ -450,3 +452,20 @@ def test_growth_inside_the_largest_lr_still_trains() -> None:
     }
     lrs = build_and_train(section, LOOPS[0])
     assert [s["default"] for s in lrs] == [1e-3 * 2.0**t for t in range(12)]
+
+
+class _Unannotated(torch.optim.SGD):
+    """A third-party optimizer without annotations: only its defaults tell the types."""
+
+    def __init__(self, params, lr=1, decay=0, flag=False, name=None):
+        super().__init__(params, lr=lr, weight_decay=decay)
+
+
+def test_an_optimizer_without_annotations_is_checked_by_its_defaults() -> None:
+    # A default of 1 means a number (lr: 0.5 is fine), False means true or false.
+    optimizer_defaults(_Unannotated, {"lr": 0.5, "decay": 0.1, "name": "anything"})
+    with pytest.raises(ConfigError) as info:
+        optimizer_defaults(_Unannotated, {"flag": "yes"})
+    assert (
+        str(info.value) == "optim.optimizer.init_args.flag: expected true or false, got str 'yes'"
+    )

@@ -199,8 +199,9 @@ def _check_value(
         raise ConfigError(
             key, f"expected a list of {len(default)} like {list(default)}, got {value!r}"
         )
-    if hint is None:
-        hint = type(default) if default is not None else None
+    if hint is None and default is not None:
+        # Without an annotation, a default of 1 says "a number", not "an integer".
+        hint = float if type(default) is int else type(default)
     if hint is None:
         return
     want = _expected(hint)
