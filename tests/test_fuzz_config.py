@@ -586,16 +586,25 @@ def train(
         return loss
 
     stepped = 0
-    lrs = []
-    for t, k in enumerate(plan.scheduler_steps()):
+
+    def step_scheduler_to(k: int) -> None:
+        nonlocal stepped
         while scheduler is not None and stepped < k:
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(1.0)
             else:
                 scheduler.step()
             stepped += 1
+
+    lrs = []
+    for t, k in enumerate(plan.scheduler_steps()):
+        step_scheduler_to(k)
         lrs.append(group_lrs(optimizer, f"optimizer step {t}"))
         optimizer.step(closure)
+    # Lightning steps the scheduler after the last optimizer step too (up to the length
+    # the schedule was resolved on): torch's OneCycleLR with pct_start 1 divides by zero there.
+    step_scheduler_to(plan.total or 0)
+    group_lrs(optimizer, "after the last step")
     return lrs
 
 

@@ -469,3 +469,34 @@ def test_an_optimizer_without_annotations_is_checked_by_its_defaults() -> None:
     assert (
         str(info.value) == "optim.optimizer.init_args.flag: expected true or false, got str 'yes'"
     )
+
+
+@pytest.mark.parametrize(
+    ("loop", "init_args", "total"),
+    [
+        (LOOPS[2], {"pct_start": 0.1}, 10),  # the first phase is [0, 0]: step 0 divides
+        (LOOPS[2], {"pct_start": 0.1, "three_phase": True}, 10),
+        (LOOPS[0], {"pct_start": 1.0}, 12),  # the last phase is [11, 11]: the last step does
+    ],
+)
+def test_one_cycle_lr_with_a_phase_of_zero_steps_is_refused(
+    loop: Any, init_args: dict[str, Any], total: int
+) -> None:
+    # Found by fuzzing: torch's OneCycleLR raised ZeroDivisionError when it was made
+    # (pct_start * total_steps == 1) or at the scheduler step after the last optimizer
+    # step, which Lightning takes (pct_start: 1).
+    section = {
+        "optimizer": "SGD",
+        "schedule": {"class_path": "torch.optim.lr_scheduler.OneCycleLR", "init_args": init_args},
+    }
+    with pytest.raises(ConfigError) as info:
+        build_and_train(section, loop)
+    pct = init_args["pct_start"]
+    assert str(info.value) == (
+        f"optim.schedule.init_args.pct_start: OneCycleLR over {total} steps with pct_start "
+        f"{pct:g} has a phase of 0 steps, where torch divides by zero; move pct_start so that "
+        "pct_start * total_steps is neither 1 nor total_steps"
+    )
+    # a pct_start off those points trains through the last scheduler step
+    section["schedule"]["init_args"]["pct_start"] = 0.25
+    assert len(build_and_train(section, loop)) == total

@@ -147,6 +147,8 @@ def build_torch_scheduler(
     ]
     if missing:
         raise ConfigError(f"{key}.init_args.{missing[0]}", f"{cls.__name__} needs a value for it")
+    if cls is torch.optim.lr_scheduler.OneCycleLR:
+        _refuse_empty_one_cycle_phase(init_args, key)
     try:
         scheduler = cls(optimizer, **init_args)
     except (ValueError, TypeError) as err:
@@ -201,6 +203,30 @@ def _refuse_overflow(scheduler: SchedulerLike, total_steps: int | None, key: str
             f"{key}.init_args.gamma",
             f"gamma={gamma:g} takes the lr {largest:g} past {LARGEST:g} within the run "
             f"({decays} decays); use gamma <= 1 or a shorter run",
+        )
+
+
+def _refuse_empty_one_cycle_phase(init_args: Mapping[str, Any], key: str) -> None:
+    """Refuse a OneCycleLR whose first or last phase ends where it starts.
+
+    torch computes a phase's progress as ``(step - start) / (end - start)`` with the phase
+    ends ``pct_start * total_steps - 1`` (and ``2 * pct_start * total_steps - 2`` with
+    three phases) and ``total_steps - 1``: with ``pct_start * total_steps == 1`` step 0
+    divides by zero when the scheduler is made, with ``pct_start: 1`` the last step does.
+    """
+    total = init_args.get("total_steps")
+    if total is None:
+        total = init_args.get("epochs", 0) * init_args.get("steps_per_epoch", 0)
+    pct = float(init_args.get("pct_start", 0.3))
+    peak = pct * total
+    ends = [peak - 1, 2 * peak - 2] if init_args.get("three_phase") else [peak - 1]
+    ends.append(total - 1)
+    if ends[0] == 0 or ends[-1] == ends[-2]:
+        raise ConfigError(
+            f"{key}.init_args.pct_start",
+            f"OneCycleLR over {total} steps with pct_start {pct:g} has a phase of 0 steps, "
+            "where torch divides by zero; move pct_start so that pct_start * total_steps "
+            "is neither 1 nor total_steps",
         )
 
 
