@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, ROOT, run_cli
+from conftest import CONFIGS, ROOT, read_metrics, run_cli, series
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +47,43 @@ def locations(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in proc.stderr.splitlines() if line.startswith("lit-optim: metrics")]
 
 
+#: ``(config, its optimizer's class name)``: configs trained for 2 epochs, whose logged lrs
+#: must be their own optimizer's (``test_every_config_runs``).
+EVERY_CONFIG = [
+    ("digits_layer_decay_cosine", "AdamW"),
+    ("digits_lambda", "SGD"),
+    ("digits_onecycle", "SGD"),
+    ("digits_plateau", "Adam"),
+    ("digits_lbfgs", "LBFGS"),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped_run(tmp_path_factory):
+    """``shipped_run(config) -> (proc, tmp)``: one ``fit`` per shipped config, shared.
+
+    The run of a config in :data:`EVERY_CONFIG` is 2 epochs, of the others 1; both tests
+    that read it (no warning, where the logs went; the config's own optimizer logged) see
+    the same real ``lit-optim`` process, which costs an import of torch and Lightning.
+    """
+    runs: dict[Path, tuple[subprocess.CompletedProcess[str], Path]] = {}
+    two_epochs = {name for name, _ in EVERY_CONFIG}
+
+    def run(config: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+        if config not in runs:
+            tmp = tmp_path_factory.mktemp(config.stem)
+            extra = ["--trainer.max_epochs", "2"] if config.stem in two_epochs else []
+            runs[config] = (fit(config, tmp, *extra), tmp)
+        return runs[config]
+
+    return run
+
+
 @pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
 def test_shipped_config_runs_without_a_warning_and_says_where_the_logs_went(
-    config: Path, tmp_path: Path
+    config: Path, shipped_run
 ) -> None:
-    proc = fit(config, tmp_path)
+    proc, tmp_path = shipped_run(config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert warnings_in(proc) == NOTICES.get(config.name, []), proc.stderr[-3000:]
     assert "LeafSpec" not in proc.stderr
@@ -65,6 +97,20 @@ def test_shipped_config_runs_without_a_warning_and_says_where_the_logs_went(
     assert (version / "metrics.csv").read_text().startswith(("epoch,", "lr-", "step,"))
     # the demo also keeps its newest step checkpoint (latest-step=N.ckpt)
     assert {p.suffix for p in (version / "checkpoints").iterdir()} == {".ckpt"}
+
+
+@pytest.mark.parametrize("name, optimizer", EVERY_CONFIG)
+def test_every_config_runs(shipped_run, name: str, optimizer: str) -> None:
+    proc, tmp_path = shipped_run(CONFIGS / f"{name}.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (version,) = [p for p in (tmp_path / "runs" / name).rglob("version_*") if p.is_dir()]
+    rows = read_metrics(version)
+    lr_keys = {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
+    assert lr_keys, rows[0].keys()
+    # the config's own optimizer runs (not a default one)
+    assert all(k.startswith(f"lr-{optimizer}/") or k == f"lr-{optimizer}" for k in lr_keys)
+    assert series(rows, "val_acc")
+    assert max(int(r["epoch"]) for r in rows if r.get("epoch")) == 1  # both epochs ran
 
 
 def test_the_demo_under_ddp_runs_without_a_warning(tmp_path: Path) -> None:
