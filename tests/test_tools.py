@@ -136,8 +136,8 @@ def test_plotted_lrs_equal_the_lrs_of_a_real_fit(monkeypatch, tmp_path, name, ex
 
 
 def test_plot_writes_png_and_data_from_schedulelr(monkeypatch, tmp_path, capsys):
-    # in this process (what is drawn is tested; lit-optim plot as a real process: the
-    # ascii fallback below and tests/test_readme.py's documented commands)
+    # in this process: what is drawn is tested (plot in a process of its own: the ascii
+    # fallback below)
     in_process(monkeypatch, tmp_path, "plot", "-o", "lr.png", "--momentum", "--weight-decay",
                "--log")  # fmt: skip
     per_epoch, epochs = config_steps(CONFIGS / "digits_poly.yaml")
