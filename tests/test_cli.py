@@ -42,14 +42,6 @@ def test_digits_poly_reaches_95_percent(tmp_path):
     assert base[0] == pytest.approx(0.02 * 0.1, rel=1e-12)
 
 
-def test_plain_fit_runs_the_embedded_default(tmp_path):
-    proc = run_cli("fit", "--trainer.max_epochs", "1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
-    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
-    assert len(series(rows, "lr-SGD/head")) == per_epoch
-
-
 def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
     cfg = yaml.safe_load((CONFIGS / "digits_poly.yaml").read_text())
     cfg["optim"]["groups"][0]["params"] = ["haed.*"]
