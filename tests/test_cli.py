@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -41,37 +42,6 @@ def test_digits_poly_reaches_95_percent(tmp_path):
     assert base[0] == pytest.approx(0.02 * 0.1, rel=1e-12)
 
 
-def test_plain_fit_runs_the_embedded_default(tmp_path):
-    proc = run_cli("fit", "--trainer.max_epochs", "1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
-    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
-    assert len(series(rows, "lr-SGD/head")) == per_epoch
-
-
-@pytest.mark.parametrize(
-    "name, optimizer",
-    [
-        ("digits_layer_decay_cosine", "AdamW"),
-        ("digits_lambda", "SGD"),
-        ("digits_onecycle", "SGD"),
-        ("digits_plateau", "Adam"),
-        ("digits_lbfgs", "LBFGS"),
-    ],
-)
-def test_every_config_runs(tmp_path, name, optimizer):
-    proc = run_cli(
-        "fit", "--config", str(CONFIGS / f"{name}.yaml"), "--trainer.max_epochs", "2", cwd=tmp_path
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_metrics(only_version(tmp_path / "runs" / name))
-    lr_keys = {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
-    assert lr_keys, rows[0].keys()
-    # the config's own optimizer runs (not a default one)
-    assert all(k.startswith(f"lr-{optimizer}/") or k == f"lr-{optimizer}" for k in lr_keys)
-    assert series(rows, "val_acc")
-
-
 def test_bad_config_exits_2_with_one_line_and_no_traceback(tmp_path):
     cfg = yaml.safe_load((CONFIGS / "digits_poly.yaml").read_text())
     cfg["optim"]["groups"][0]["params"] = ["haed.*"]
@@ -105,10 +75,30 @@ def test_switching_optimizer_does_not_leak_init_args(tmp_path):
     assert "betas" not in init_args
 
 
-def test_fit_then_resume_from_last_checkpoint(tmp_path):
-    args = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), "--trainer.max_epochs", "2"]
-    first = run_cli(*args, cwd=tmp_path)
+#: The 2-epoch fit both checkpoint tests start from.
+FIT_2 = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), "--trainer.max_epochs", "2"]
+
+
+@pytest.fixture(scope="module")
+def fitted_2_epochs(tmp_path_factory) -> Path:
+    """A directory where ``lit-optim`` :data:`FIT_2` ran (its ``runs/``), trained once.
+
+    Each test copies it (:func:`fitted_copy`) and goes on from its own copy.
+    """
+    root = tmp_path_factory.mktemp("fit2")
+    first = run_cli(*FIT_2, cwd=root)
     assert first.returncode == 0, first.stderr[-3000:]
+    return root
+
+
+def fitted_copy(fitted: Path, tmp_path: Path) -> None:
+    """The shared 2-epoch run's ``runs/`` copied into ``tmp_path`` (run there as cwd)."""
+    shutil.copytree(fitted / "runs", tmp_path / "runs")
+
+
+def test_fit_then_resume_from_last_checkpoint(tmp_path, fitted_2_epochs):
+    args = FIT_2
+    fitted_copy(fitted_2_epochs, tmp_path)
     # the epoch-end checkpoint (the newest), next to the newest 10-step one
     (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")
     (step_ckpt,) = (tmp_path / "runs").rglob("latest-step=*.ckpt")
@@ -197,10 +187,9 @@ def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
         assert head[step] == pytest.approx(expected, rel=1e-12)
 
 
-def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path):
+def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path, fitted_2_epochs):
     config = str(CONFIGS / "digits_poly.yaml")
-    fit = run_cli("fit", "--config", config, "--trainer.max_epochs", "2", cwd=tmp_path)
-    assert fit.returncode == 0, fit.stderr[-3000:]
+    fitted_copy(fitted_2_epochs, tmp_path)  # lit-optim fit --config ... --trainer.max_epochs 2
     (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")  # the epoch-end one (not latest-step)
     for command in ("validate", "test", "predict"):
         proc = run_cli(command, "--config", config, "--ckpt_path", str(ckpt), cwd=tmp_path)

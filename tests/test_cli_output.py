@@ -11,7 +11,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CONFIGS, ROOT, run_cli
+from conftest import CONFIGS, ROOT, config_steps, read_metrics, run_cli, series
+
+from lit_optim.lightning.commands import DEFAULT_CONFIG
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +32,13 @@ NOTICES = {
 _WARNING = re.compile(r"\.py:\d+: |Warning\b|^warning: ")
 
 
-def fit(config: Path, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """``lit-optim fit`` of a shipped config from the repo root, one epoch, logs in tmp_path."""
+def fit(config: Path | None, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``lit-optim fit`` of a shipped config from the repo root, one epoch, logs in tmp_path.
+
+    ``config=None``: plain ``lit-optim fit``, the embedded default.
+    """
     return run_cli(
-        "fit", "--config", str(config), "--trainer.max_epochs", "1",
+        "fit", *(["--config", str(config)] if config else []), "--trainer.max_epochs", "1",
         "--trainer.logger.init_args.save_dir", str(tmp_path / "runs"), *extra,
         cwd=ROOT, env={"PYTHONWARNINGS": ""}, timeout=900,
     )  # fmt: skip
@@ -47,11 +52,50 @@ def locations(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in proc.stderr.splitlines() if line.startswith("lit-optim: metrics")]
 
 
+#: The embedded default of plain ``lit-optim fit`` is this shipped config.
+EMBEDDED = CONFIGS / "digits_poly.yaml"
+#: ``(config, its optimizer's class name)``: configs trained for 2 epochs, whose logged lrs
+#: must be their own optimizer's (``test_every_config_runs``).
+EVERY_CONFIG = [
+    ("digits_layer_decay_cosine", "AdamW"),
+    ("digits_lambda", "SGD"),
+    ("digits_onecycle", "SGD"),
+    ("digits_plateau", "Adam"),
+    ("digits_lbfgs", "LBFGS"),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped_run(tmp_path_factory):
+    """``shipped_run(config) -> (proc, tmp)``: one ``fit`` per shipped config, shared.
+
+    The run of a config in :data:`EVERY_CONFIG` is 2 epochs, of the others 1; the tests
+    that read it (no warning, where the logs went; the config's own optimizer logged; the
+    embedded default) see the same real ``lit-optim`` process, which costs an import of
+    torch and Lightning. :data:`EMBEDDED` runs as plain ``lit-optim fit`` (no
+    ``--config``): the CLI reads that very file (``DEFAULT_CONFIG``).
+    """
+    runs: dict[Path, tuple[subprocess.CompletedProcess[str], Path]] = {}
+    two_epochs = {name for name, _ in EVERY_CONFIG}
+
+    def run(config: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+        if config not in runs:
+            tmp = tmp_path_factory.mktemp(config.stem)
+            if config == EMBEDDED:  # plain `lit-optim fit`: this very file, embedded
+                runs[config] = (fit(None, tmp), tmp)
+            else:
+                extra = ["--trainer.max_epochs", "2"] if config.stem in two_epochs else []
+                runs[config] = (fit(config, tmp, *extra), tmp)
+        return runs[config]
+
+    return run
+
+
 @pytest.mark.parametrize("config", SHIPPED, ids=lambda p: p.name)
 def test_shipped_config_runs_without_a_warning_and_says_where_the_logs_went(
-    config: Path, tmp_path: Path
+    config: Path, shipped_run
 ) -> None:
-    proc = fit(config, tmp_path)
+    proc, tmp_path = shipped_run(config)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert warnings_in(proc) == NOTICES.get(config.name, []), proc.stderr[-3000:]
     assert "LeafSpec" not in proc.stderr
@@ -65,6 +109,32 @@ def test_shipped_config_runs_without_a_warning_and_says_where_the_logs_went(
     assert (version / "metrics.csv").read_text().startswith(("epoch,", "lr-", "step,"))
     # the demo also keeps its newest step checkpoint (latest-step=N.ckpt)
     assert {p.suffix for p in (version / "checkpoints").iterdir()} == {".ckpt"}
+
+
+@pytest.mark.parametrize("name, optimizer", EVERY_CONFIG)
+def test_every_config_runs(shipped_run, name: str, optimizer: str) -> None:
+    proc, tmp_path = shipped_run(CONFIGS / f"{name}.yaml")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (version,) = [p for p in (tmp_path / "runs" / name).rglob("version_*") if p.is_dir()]
+    rows = read_metrics(version)
+    lr_keys = {k for r in rows for k, v in r.items() if k.startswith("lr-") and v}
+    assert lr_keys, rows[0].keys()
+    # the config's own optimizer runs (not a default one)
+    assert all(k.startswith(f"lr-{optimizer}/") or k == f"lr-{optimizer}" for k in lr_keys)
+    assert series(rows, "val_acc")
+    assert max(int(r["epoch"]) for r in rows if r.get("epoch")) == 1  # both epochs ran
+
+
+def test_plain_fit_runs_the_embedded_default(shipped_run) -> None:
+    # `lit-optim fit` with no --config trains the embedded demo, configs/digits_poly.yaml
+    assert DEFAULT_CONFIG.resolve() == EMBEDDED.resolve()
+    proc, tmp_path = shipped_run(EMBEDDED)
+    assert "fit" in proc.args and "--config" not in proc.args
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (version,) = [p for p in (tmp_path / "runs" / "digits_poly").rglob("version_*") if p.is_dir()]
+    rows = read_metrics(version)
+    per_epoch, _ = config_steps(EMBEDDED)
+    assert len(series(rows, "lr-SGD/head")) == per_epoch
 
 
 def test_the_demo_under_ddp_runs_without_a_warning(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 #: Commands another test runs as written: ``command -> "file::test"``.
 ELSEWHERE = {
-    "lit-optim fit": "tests/test_cli.py::test_plain_fit_runs_the_embedded_default",
+    "lit-optim fit": "tests/test_cli_output.py::test_plain_fit_runs_the_embedded_default",
     "lit-optim fit --config configs/digits_poly.yaml": (
         "tests/test_cli.py::test_digits_poly_reaches_95_percent"
     ),

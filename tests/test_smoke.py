@@ -7,6 +7,7 @@ run's schedule, and a smoke test never refuses a config that the full run accept
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -39,22 +40,53 @@ def test_the_smoke_list_holds_every_shipped_config():
     assert {label for label, _ in SHIPPED} >= {"configs/digits_poly.yaml", "examples/gan.yaml"}
 
 
-@pytest.mark.parametrize("args", [a for _, a in SHIPPED], ids=[label for label, _ in SHIPPED])
-def test_fast_dev_run_runs_every_shipped_config(args, tmp_path):
+@pytest.fixture(scope="module")
+def fast_dev_runs(tmp_path_factory) -> dict[str, dict]:
+    """``{label: {"returncode", "output", "traceback", "written"}}`` of every shipped config.
+
+    One subprocess (``smoke_runner.py``) runs them all, each through ``lit-optim``'s own
+    entry (or its own script) in an empty directory of its own: the import of torch and
+    Lightning is paid once, not 15 times. ``tests/test_cli_output.py``, ``test_cli.py``
+    and this file's last test run configs as real ``lit-optim`` processes.
+    """
+    root = tmp_path_factory.mktemp("smoke")
+    jobs = []
+    for i, (label, args) in enumerate(SHIPPED):
+        cwd = root / f"run{i}"
+        cwd.mkdir()
+        script = OWN_SCRIPT.get(Path(args[-1]).name)
+        argv = ["fit", *args, "--trainer.fast_dev_run", "true"]
+        jobs.append({"label": label, "argv": argv, "cwd": str(cwd),
+                     "script": None if script is None else str(script)})  # fmt: skip
+    (root / "jobs.json").write_text(json.dumps(jobs))
     # examples.* is importable from the repo root, as the examples' own commands run
-    env = {"PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    script = OWN_SCRIPT.get(Path(args[-1]).name)
-    if script is not None:
-        full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **env}
-        command = [sys.executable, str(script), "fit", *args, "--trainer.fast_dev_run", "true"]
-        proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=full_env)
-    else:
-        proc = run_cli("fit", *args, "--trainer.fast_dev_run", "true", cwd=tmp_path, env=env)
+    env = {
+        **os.environ,
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    runner = Path(__file__).with_name("smoke_runner.py")
+    results_file = root / "results.json"
+    proc = subprocess.run(
+        [sys.executable, str(runner), str(root / "jobs.json"), str(results_file)],
+        cwd=root, capture_output=True, text=True, env=env, timeout=900,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr
-    assert "fast_dev_run" in proc.stderr + proc.stdout  # Lightning's own notice
+    results = json.loads(results_file.read_text())
+    for job in jobs:
+        results[job["label"]]["written"] = [p.name for p in Path(job["cwd"]).rglob("*")]
+    return results
+
+
+@pytest.mark.parametrize("label", [label for label, _ in SHIPPED])
+def test_fast_dev_run_runs_every_shipped_config(label, fast_dev_runs):
+    result = fast_dev_runs[label]
+    assert result["returncode"] == 0, (result["traceback"], result["output"][-3000:])
+    assert result["traceback"] is None
+    assert "Traceback" not in result["output"]
+    assert "fast_dev_run" in result["output"]  # Lightning's own notice
     # fast_dev_run writes no log and no checkpoint
-    assert [p.name for p in Path(tmp_path).rglob("*")] == []
+    assert result["written"] == []
 
 
 def test_max_steps_shorter_than_the_warmup_logs_the_warmups_first_lrs(tmp_path):

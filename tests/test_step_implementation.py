@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -358,23 +359,28 @@ def test_group_table_header_names_the_implementation() -> None:
         assert render(group_table(groups_of(opt), opt)).splitlines()[0] == header
 
 
-def test_print_config_shows_the_fused_choice(tmp_path) -> None:
+def test_print_config_shows_the_fused_choice(tmp_path, monkeypatch, capsys) -> None:
+    # In this process through lit-optim's own entry (the printed config is what is tested;
+    # tests/test_cli.py runs --print_config as a real lit-optim process).
     import yaml
-    from conftest import ROOT, run_cli
+    from conftest import ROOT
+
+    from lit_optim.tools.main import main
 
     config = ROOT / "lit_optim" / "configs" / "digits_poly.yaml"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["lit-optim"])
     shown = {}
     for optimizer in (
         '{"class_path": "AdamW"}',
         '{"class_path": "RMSprop"}',
         '{"class_path": "SGD", "init_args": {"foreach": false}}',
     ):
-        proc = run_cli(
-            "fit", "--config", str(config), "--optim.optimizer", optimizer, "--print_config",
-            cwd=tmp_path,
-        )  # fmt: skip
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        printed = yaml.safe_load(proc.stdout)["optim"]["optimizer"]
+        with pytest.raises(SystemExit) as exit_:
+            main(["fit", "--config", str(config), "--optim.optimizer", optimizer, "--print_config"])
+        out = capsys.readouterr().out
+        assert exit_.value.code in (0, None), out
+        printed = yaml.safe_load(out)["optim"]["optimizer"]
         init_args = printed["init_args"]
         shown[printed["class_path"]] = (init_args.get("fused"), init_args["foreach"])
     # RMSprop has no fused step; its foreach choice depends on the device (CUDA: torch's own)
