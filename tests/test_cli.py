@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import re
 import shutil
@@ -13,8 +11,6 @@ import pytest
 import torch
 import yaml
 from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
-
-from lit_optim.demo import DigitsDataModule
 
 pytestmark = pytest.mark.slow
 
@@ -148,43 +144,6 @@ def test_weights_from_starts_a_new_run_from_the_checkpoint_weights(tmp_path):
         [0.02 * (0.1 + 0.9 * t / 20) for t in range(8)], rel=1e-12
     )
     assert "Traceback" not in longer.stderr
-
-
-def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(tmp_path):
-    proc = run_cli(
-        "fit",
-        "--config",
-        str(CONFIGS / "digits_poly.yaml"),
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.devices",
-        "2",
-        "--trainer.strategy",
-        "ddp",
-        "--trainer.max_epochs",
-        "2",
-        "--trainer.callbacks+=rank_dump.RankDump",
-        cwd=tmp_path,
-        timeout=600,
-        env={"LIT_OPTIM_RANK_DUMP": str(tmp_path), "PYTHONPATH": str(Path(__file__).parent)},
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    rank0 = json.loads((tmp_path / "rank0.json").read_text())
-    rank1 = json.loads((tmp_path / "rank1.json").read_text())
-    # The training images split over 2 ranks (DistributedSampler pads to equal shares).
-    data = DigitsDataModule(batch_size=64)
-    data.setup("fit")
-    total = 2 * math.ceil(math.ceil(len(data.train_set) / 2) / 64)
-    assert rank0 == rank1 and len(rank0) == total  # the same lrs on both ranks, every step
-    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
-    logged = [int(r["step"]) for r in rows if r.get("lr-SGD/head")]
-    assert logged == list(range(total))  # logged once, by rank 0
-    head = series(rows, "lr-SGD/head")
-    assert [head[s] for s in range(total)] == [lrs[-1] for lrs in rank0]
-    warm = 20
-    for step in range(warm, total):
-        expected = 0.2 * (1 - (step - warm) / (total - warm)) ** 0.9
-        assert head[step] == pytest.approx(expected, rel=1e-12)
 
 
 def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path, fitted_2_epochs):

@@ -6,6 +6,8 @@ other CLI tests silence warnings with ``PYTHONWARNINGS=ignore``; these must not)
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import subprocess
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import CONFIGS, ROOT, config_steps, read_metrics, run_cli, series
 
+from lit_optim.demo import DigitsDataModule
 from lit_optim.lightning.commands import DEFAULT_CONFIG
 
 pytestmark = pytest.mark.slow
@@ -137,15 +140,57 @@ def test_plain_fit_runs_the_embedded_default(shipped_run) -> None:
     assert len(series(rows, "lr-SGD/head")) == per_epoch
 
 
-def test_the_demo_under_ddp_runs_without_a_warning(tmp_path: Path) -> None:
-    proc = fit(
-        CONFIGS / "digits_poly.yaml", tmp_path, "--trainer.max_epochs", "2",
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The demo on 2 CPU processes under DDP, 2 epochs, warnings on; each rank dumps its lrs.
+
+    One real run read by two tests: no warning and one location line (rank zero only);
+    the same lrs on both ranks, logged once.
+    """
+    tmp = tmp_path_factory.mktemp("ddp")
+    proc = run_cli(
+        "fit", "--config", str(EMBEDDED), "--trainer.max_epochs", "2",
+        "--trainer.logger.init_args.save_dir", str(tmp / "runs"),
         "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.strategy", "ddp",
+        "--trainer.callbacks+=rank_dump.RankDump",
+        cwd=ROOT, timeout=900,
+        env={
+            "PYTHONWARNINGS": "",
+            "LIT_OPTIM_RANK_DUMP": str(tmp),
+            "PYTHONPATH": str(Path(__file__).parent),
+        },
     )  # fmt: skip
+    return proc, tmp
+
+
+def test_the_demo_under_ddp_runs_without_a_warning(ddp_run) -> None:
+    proc, _ = ddp_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert warnings_in(proc) == [], proc.stderr[-3000:]
     (line,) = locations(proc)  # rank zero only
     assert "version_0/metrics.csv" in line
+
+
+def test_ddp_on_two_cpu_processes_logs_the_same_lrs_once(ddp_run) -> None:
+    proc, tmp = ddp_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = json.loads((tmp / "rank0.json").read_text())
+    rank1 = json.loads((tmp / "rank1.json").read_text())
+    # The training images split over 2 ranks (DistributedSampler pads to equal shares).
+    data = DigitsDataModule(batch_size=64)
+    data.setup("fit")
+    total = 2 * math.ceil(math.ceil(len(data.train_set) / 2) / 64)
+    assert rank0 == rank1 and len(rank0) == total  # the same lrs on both ranks, every step
+    (version,) = [p for p in (tmp / "runs").rglob("version_*") if p.is_dir()]
+    rows = read_metrics(version)
+    logged = [int(r["step"]) for r in rows if r.get("lr-SGD/head")]
+    assert logged == list(range(total))  # logged once, by rank 0
+    head = series(rows, "lr-SGD/head")
+    assert [head[s] for s in range(total)] == [lrs[-1] for lrs in rank0]
+    warm = 20
+    for step in range(warm, total):
+        expected = 0.2 * (1 - (step - warm) / (total - warm)) ** 0.9
+        assert head[step] == pytest.approx(expected, rel=1e-12)
 
 
 def test_our_warnings_print_as_one_line_without_file_and_line(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ ELSEWHERE = {
     ),
     "lit-optim fit --config configs/digits_poly.yaml --trainer.accelerator cpu "
     "--trainer.devices 2 --trainer.strategy ddp": (
-        "tests/test_cli.py::test_ddp_on_two_cpu_processes_logs_the_same_lrs_once"
+        "tests/test_cli_output.py::test_ddp_on_two_cpu_processes_logs_the_same_lrs_once"
     ),
     "lit-optim fit --config examples/gan.yaml": (
         "tests/test_examples.py::test_documented_command_runs_from_the_repo_root"
