@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,14 +128,14 @@ def check_number(
     """Refuse anything but a finite number above ``minimum`` (``None`` only if ``optional``)."""
     if value is None and optional:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         what = "an integer" if integer else "a number"
         got = "null" if value is None else f"{type(value).__name__} {value!r}"
         raise ConfigError(key, f"expected {what}, got {got}")
-    if integer and not float(value).is_integer():
-        raise ConfigError(key, f"expected an integer, got {value!r}")
     if not math.isfinite(value):
         raise ConfigError(key, f"must be finite, got {value!r}")
+    if integer and not float(value).is_integer():
+        raise ConfigError(key, f"expected an integer, got {value!r}")
     if minimum is not None and (value <= minimum if strict else value < minimum):
         op = ">" if strict else ">="
         raise ConfigError(key, f"must be {op} {minimum:g}, got {value!r}")

@@ -9,6 +9,7 @@ import numbers
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lit_optim.core.config_checks import check_number
 from lit_optim.core.errors import ConfigError, closest
 from lit_optim.core.schedules._base import DEFAULT_KEY
 
@@ -168,21 +169,9 @@ def check_torch_scheduler_args(name: str, init_args: Mapping[str, Any], key: str
         rule = TORCH_SCHEDULER_ARGS.get(arg)
         if rule is None or value is None:
             continue
+        low, strict, integer = rule
         arg_key = f"{key}.init_args.{arg}"
-        if isinstance(value, list | tuple):
-            for i, item in enumerate(value):
-                _check_torch_number(f"{arg_key}[{i}]", item, *rule)
-        else:
-            _check_torch_number(arg_key, value, *rule)
-
-
-def _check_torch_number(key: str, value: Any, low: float, open_: bool, integer: bool) -> None:
-    kind = "an integer" if integer else "a number"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ConfigError(key, f"expected {kind}, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value):
-        raise ConfigError(key, f"must be finite, got {value!r}")
-    if integer and not float(value).is_integer():
-        raise ConfigError(key, f"expected {kind}, got {value!r}")
-    if value < low or (open_ and value == low):
-        raise ConfigError(key, f"must be {'>' if open_ else '>='} {low:g}, got {value!r}")
+        items = enumerate(value) if isinstance(value, list | tuple) else [(None, value)]
+        for i, item in items:
+            where = arg_key if i is None else f"{arg_key}[{i}]"
+            check_number(where, item, minimum=low, strict=strict, integer=integer)
