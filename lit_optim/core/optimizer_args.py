@@ -132,6 +132,7 @@ def check_option_names(
 def check_group_options(
     cls: type[torch.optim.Optimizer],
     init_args: Mapping[str, Any],
+    defaults: Mapping[str, Any],
     options: Mapping[str, Any],
     key: str,
 ) -> None:
@@ -146,6 +147,7 @@ def check_group_options(
     Args:
         cls: The optimizer class (the rule's own, else the top-level one).
         init_args: Its init args.
+        defaults: Its effective defaults (:func:`optimizer_defaults` of ``init_args``).
         options: The rule's ``options``.
         key: The rule's key path (``optim.groups[1]``).
 
@@ -155,7 +157,6 @@ def check_group_options(
     """
     if not options:
         return
-    defaults = optimizer_defaults(cls, init_args)
     check_option_names(options, defaults, cls.__name__, key)
     hints = _hints(cls)
     for name, value in options.items():

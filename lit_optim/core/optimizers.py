@@ -112,7 +112,11 @@ def optimizer_and_groups(
         i: (optimizer_defaults(c, a, key=f"optim.groups[{i}].optimizer"), c.__name__)
         for i, (c, a) in own.items()
     }
-    check_rules_options(config, (cls, init_args), own)
+    check_rules_options(
+        config,
+        (cls, init_args, defaults),
+        {i: (c, a, own_defaults[i][0]) for i, (c, a) in own.items()},
+    )
     groups = build_param_groups(
         model,
         config,
@@ -131,17 +135,19 @@ def optimizer_and_groups(
     return optimizer, groups
 
 
+#: ``(class, init args, effective defaults)`` of one optimizer spec.
+ResolvedSpec = tuple[type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]
+
+
 def check_rules_options(
-    config: OptimConfig,
-    top: tuple[type[torch.optim.Optimizer], dict[str, Any]],
-    own: Mapping[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]],
+    config: OptimConfig, top: ResolvedSpec, own: Mapping[int, ResolvedSpec]
 ) -> None:
     """Check each rule's ``options`` for its optimizer, and that optimizers can share a step.
 
     Args:
         config: The section.
-        top: ``(class, init args)`` of ``optim.optimizer``.
-        own: ``{rule index: (class, init args)}`` of rules with an optimizer of their own.
+        top: ``optim.optimizer`` resolved, with its :func:`optimizer_defaults`.
+        own: ``{rule index: the same}`` of rules with an optimizer of their own.
 
     Raises:
         ConfigError: An option of the wrong name, type or value
@@ -150,13 +156,13 @@ def check_rules_options(
 
     """
     for i, rule in enumerate(config.groups):
-        cls, init_args = own.get(i, top)
-        check_group_options(cls, init_args, rule.options, f"optim.groups[{i}]")
+        cls, init_args, defaults = own.get(i, top)
+        check_group_options(cls, init_args, defaults, rule.options, f"optim.groups[{i}]")
     if not own:
         return
     # Several optimizer specs are joined in a CompositeOptimizer, which evaluates the
     # closure once and steps each inner optimizer without it.
-    for i, (cls, _) in [(-1, top), *own.items()]:
+    for i, (cls, _, _) in [(-1, top), *own.items()]:
         if needs_closure(cls):
             key = KEY if i < 0 else f"optim.groups[{i}].optimizer"
             raise ConfigError(

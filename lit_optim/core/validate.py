@@ -78,13 +78,13 @@ def check_optimizers(config: OptimConfig, *, options: bool = True) -> None:
     """
     if config.optimizers is not None:
         return
-    top = resolve_optimizer(config.optimizer)
-    optimizer_defaults(*top)
+    cls, init_args = resolve_optimizer(config.optimizer)
+    top = (cls, init_args, optimizer_defaults(cls, init_args))
     own = {}
     for i, rule in enumerate(config.groups):
         if rule.optimizer is not None:
             key = f"optim.groups[{i}].optimizer"
-            own[i] = resolve_optimizer(rule.optimizer, key=key)
-            optimizer_defaults(*own[i], key=key)
+            rule_cls, rule_args = resolve_optimizer(rule.optimizer, key=key)
+            own[i] = (rule_cls, rule_args, optimizer_defaults(rule_cls, rule_args, key=key))
     if options:
         check_rules_options(config, top, own)
