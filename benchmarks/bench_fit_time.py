@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from rows import row
+from rows import lit_optim_exe, row
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "digits_poly.yaml"
@@ -87,12 +87,6 @@ def main() -> None:
         ),
         flush=True,
     )
-
-
-def lit_optim_exe() -> list[str]:
-    """The ``lit-optim`` console script next to this Python, else ``python -m lit_optim``."""
-    exe = Path(sys.executable).with_name("lit-optim")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "lit_optim"]
 
 
 def fit_once(command: list[str], root: Path) -> tuple[float, float]:

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rows import interleaved, row
+from rows import interleaved, lit_optim_exe, row
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = "python benchmarks/bench_startup.py"
@@ -67,12 +67,6 @@ def main() -> None:
         ),
         flush=True,
     )
-
-
-def lit_optim_exe() -> list[str]:
-    """The ``lit-optim`` console script next to this Python, else ``python -m lit_optim``."""
-    exe = Path(sys.executable).with_name("lit-optim")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "lit_optim"]
 
 
 def command(args: list[str], code: int) -> Callable[[], None]:

@@ -8,9 +8,11 @@ performance table (``table.py`` collects them). Scripts import this as a sibling
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,9 @@ def row(what: str, figure: str, baseline: str, target: str, command: str) -> str
     if any(not c or "|" in c for c in cells):
         raise ValueError(f"a cell is empty or holds '|': {cells}")
     return "| " + " | ".join(cells) + " |"
+
+
+def lit_optim_exe() -> list[str]:
+    """The ``lit-optim`` console script next to this Python, else ``python -m lit_optim``."""
+    exe = Path(sys.executable).with_name("lit-optim")
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "lit_optim"]
