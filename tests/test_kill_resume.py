@@ -17,7 +17,10 @@ batch on a mid-epoch resume (the lrs are still exact; the batches are not).
 
 Reference and resumed runs of single-device cases run in-process through
 ``lit_optim.tools.main.main`` (same code path as the console script, no interpreter start-up);
-the killed runs are subprocesses, started together so they overlap.
+the killed runs are separate processes forked from a server that has imported lit_optim
+once (``forked_cli``: its own pid, session and output, a real SIGKILL), started together so
+they overlap. The DDP case starts the console script itself: Lightning launches its second
+rank by running the command line again.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ import pytest
 import torch
 import yaml
 from conftest import CONFIGS, ROOT, read_metrics, record_count
+from forked_cli import Forked, start_forked
+from kill_resume_harness import KILL_ENV
 
 from lit_optim.tools.main import main
 
@@ -159,6 +164,7 @@ DDP = Case(
     6,
     devices=2,
     optim={"warmup": {"steps": 2, "start_factor": 0.1}},
+    kill_after=6,  # killed in the second epoch: the first epoch's end checkpoint exists
 )
 
 
@@ -233,6 +239,11 @@ def start(args: list[str], cwd: Path, kill_at: int | None = None) -> subprocess.
     )
 
 
+def start_killed(args: list[str], cwd: Path, kill_at: int, output: Path) -> Forked:
+    """A run that SIGKILLs itself at step ``kill_at``: forked, already imported."""
+    return start_forked(args, cwd, {**os.environ, KILL_ENV: str(kill_at)}, output)
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]:
     try:
         _, err = proc.communicate(timeout=timeout)
@@ -287,7 +298,7 @@ def assert_same(a: Any, b: Any, where: str) -> None:
         assert a == b, f"{where}: {a!r} != {b!r}"
 
 
-def check_resume(case: Case, runs: Path, kill_at: int, stderr: str) -> None:
+def check_resume(case: Case, runs: Path, kill_at: int) -> None:
     resume_step = kill_at - kill_at % CKPT_EVERY
     ref, killed, resumed = (lr_log(runs / case.name / v) for v in ("ref", "killed", "resumed"))
     assert ref and set(ref) == set(resumed), (ref.keys(), resumed.keys())
@@ -320,12 +331,15 @@ def killed_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     for case in ALL_CASES:
         config = write_config(case, root, "kill_resume_harness.ResumableDigits")
         kill_at = case.kill_step()
-        proc = start(fit_args(config, "killed"), root, kill_at=kill_at)
-        started[case.name] = (config, kill_at, proc)
+        output = root / f"{case.name}.killed.log"
+        started[case.name] = (
+            config,
+            kill_at,
+            start_killed(fit_args(config, "killed"), root, kill_at, output),
+        )
     yield {"root": root, "started": started}
     for _, _, proc in started.values():
-        if proc.poll() is None:
-            finish(proc, timeout=1)
+        proc.kill()
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -338,47 +352,47 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     monkeypatch.chdir(root)
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     run_in_process(fit_args(config, "ref"))
-    code, stderr = finish(proc)
-    assert code == -signal.SIGKILL, f"killed run exited {code}:\n{stderr[-3000:]}"
+    code, output = proc.finish()
+    assert code == -signal.SIGKILL, f"killed run exited {code}:\n{output[-3000:]}"
     ckpt_dir = root / "runs" / case.name / "killed" / "checkpoints"
     resume_step = kill_at - kill_at % CKPT_EVERY
     assert (ckpt_dir / "last.ckpt").exists(), sorted(ckpt_dir.iterdir())
     assert torch.load(ckpt_dir / "last.ckpt", weights_only=False)["global_step"] == resume_step
     assert resume_step % case.steps_per_epoch, "the resume point must be mid-epoch"
     run_in_process(fit_args(config, "resumed", ckpt_dir / "last.ckpt"))
-    check_resume(case, root / "runs", kill_at, stderr)
+    check_resume(case, root / "runs", kill_at)
 
 
 def test_ddp_two_cpu_processes_sigkill_then_resume(tmp_path: Path) -> None:
-    """Two kills of a 2-process DDP run: mid-epoch (lrs) and at an epoch end (lrs + weights).
+    """A 2-process DDP run killed mid-epoch, resumed twice: mid-epoch (lrs), epoch end (+ weights).
 
     The demo data goes through Lightning's DistributedSampler (seeded per epoch), which
     restarts from its first batch on a mid-epoch resume, so there only the lrs can match.
-    One reference run serves both; the runs overlap to save wall time.
+    The killed run also left the checkpoint of its first epoch's end (``step=6.ckpt``):
+    resumed from there, the weights match too. One reference run serves both; the runs
+    overlap to save wall time.
     """
     config = write_config(DDP, tmp_path, "lit_optim.demo.DigitsDataModule")
-    kills = {"mid": DDP.kill_step(mid_epoch=True), "end": DDP.kill_step(mid_epoch=False)}
+    kill_at = DDP.kill_step(mid_epoch=True)  # after the epoch end (DDP.kill_after)
     ref = start(fit_args(config, "ref"), tmp_path)
-    killed = {
-        k: start(fit_args(config, f"killed_{k}"), tmp_path, kill_at=n) for k, n in kills.items()
+    code, err = finish(start(fit_args(config, "killed"), tmp_path, kill_at=kill_at))
+    assert code == -signal.SIGKILL, f"killed run exited {code}:\n{err[-3000:]}"
+    checkpoints = tmp_path / "runs" / DDP.name / "killed" / "checkpoints"
+    resume_from = {
+        "mid": (checkpoints / "last.ckpt", kill_at - kill_at % CKPT_EVERY),
+        "end": (checkpoints / f"step={DDP.steps_per_epoch}.ckpt", DDP.steps_per_epoch),
     }
-    for name, proc in killed.items():
-        code, err = finish(proc)
-        assert code == -signal.SIGKILL, f"{name}: killed run exited {code}:\n{err[-3000:]}"
-    runs = tmp_path / "runs" / DDP.name
     resumed = {
-        k: start(
-            fit_args(config, f"resumed_{k}", runs / f"killed_{k}" / "checkpoints" / "last.ckpt"),
-            tmp_path,
-        )
-        for k in kills
+        k: start(fit_args(config, f"resumed_{k}", path), tmp_path)
+        for k, (path, _) in resume_from.items()
     }
     for name, proc in [("ref", ref), *resumed.items()]:
         code, err = finish(proc)
         assert code == 0, f"{name}:\n{err[-3000:]}"
+    runs = tmp_path / "runs" / DDP.name
     ref_lr = lr_log(runs / "ref")
-    for k, kill_at in kills.items():
-        resume_step = kill_at - kill_at % CKPT_EVERY
+    for k, (path, resume_step) in resume_from.items():
+        assert torch.load(path, weights_only=False)["global_step"] == resume_step
         assert (resume_step % DDP.steps_per_epoch == 0) == (k == "end")
         resumed_lr = lr_log(runs / f"resumed_{k}")
         assert ref_lr and resumed_lr.keys() == ref_lr.keys()
@@ -390,5 +404,5 @@ def test_ddp_two_cpu_processes_sigkill_then_resume(tmp_path: Path) -> None:
         )
     a = final_state(runs / "ref" / "checkpoints", DDP.total_steps)
     b = final_state(runs / "resumed_end" / "checkpoints", DDP.total_steps)
-    assert_same(a, b, f"DDP final state (killed at {kills['end']}, epoch-end resume)")
+    assert_same(a, b, f"DDP final state (killed at {kill_at}, epoch-end resume)")
     record_count("kill/resume: cases with identical lrs and final state", 1)

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 from conftest import ROOT, record_count
-from test_kill_resume import assert_same, finish, lr_log, run_in_process, start
+from test_kill_resume import assert_same, lr_log, run_in_process, start_killed
 
 pytestmark = pytest.mark.slow
 
@@ -67,10 +67,10 @@ def test_two_optimizer_gan_sigkill_mid_epoch_then_resume(tmp_path, monkeypatch) 
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     monkeypatch.syspath_prepend(str(ROOT))
-    proc = start(args(config, "killed"), tmp_path, kill_at=kill_at)
+    proc = start_killed(args(config, "killed"), tmp_path, kill_at, tmp_path / "killed.log")
     run_in_process(args(config, "ref"))
-    code, err = finish(proc)
-    assert code == -signal.SIGKILL, err[-3000:]
+    code, output = proc.finish()
+    assert code == -signal.SIGKILL, output[-3000:]
     runs = tmp_path / "runs" / "gan"
     last = runs / "killed" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == kill_at
