@@ -118,36 +118,53 @@ def test_groups_tool_shows_the_factor_and_the_scaled_lrs(monkeypatch, tmp_path, 
 PYTHONPATH = os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])
 
 
+def _scaled_fit(devices: int) -> list[str]:
+    """``lit-optim fit`` of the demo, 4 steps, linear lr scaling, on ``devices`` processes."""
+    return [
+        "fit",
+        "--config",
+        str(CONFIGS / "digits_poly.yaml"),
+        "--trainer.accelerator=cpu",
+        f"--trainer.devices={devices}",
+        *(["--trainer.strategy=ddp"] if devices == 2 else []),
+        "--trainer.max_epochs=1",
+        "--trainer.limit_train_batches=8",
+        "--trainer.limit_val_batches=1",
+        "--trainer.accumulate_grad_batches=2",
+        "--optim.warmup=null",
+        '--optim.lr_scaling={"rule": "linear", "reference_batch": 256}',
+        "--trainer.callbacks+=rank_dump.RankDump",
+    ]
+
+
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_doubles_the_lrs_of_one(tmp_path):
-    lrs = {}
-    for devices in (1, 2):
-        root = tmp_path / f"d{devices}"
-        root.mkdir()
-        proc = run_cli(
-            "fit",
-            "--config",
-            str(CONFIGS / "digits_poly.yaml"),
-            "--trainer.accelerator=cpu",
-            f"--trainer.devices={devices}",
-            *(["--trainer.strategy=ddp"] if devices == 2 else []),
-            "--trainer.max_epochs=1",
-            "--trainer.limit_train_batches=8",
-            "--trainer.limit_val_batches=1",
-            "--trainer.accumulate_grad_batches=2",
-            "--optim.warmup=null",
-            '--optim.lr_scaling={"rule": "linear", "reference_batch": 256}',
-            "--trainer.callbacks+=rank_dump.RankDump",
-            cwd=root,
-            timeout=600,
-            env={"LIT_OPTIM_RANK_DUMP": str(root), "PYTHONPATH": PYTHONPATH},
-        )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        lrs[devices] = json.loads((root / "rank0.json").read_text())
-        n = 128 * devices
-        assert f"effective batch {n} = 64 x 2 accumulated x {devices} process" in proc.stdout
-    assert json.loads((tmp_path / "d2" / "rank1.json").read_text()) == lrs[2]
+@pytest.mark.filterwarnings("ignore")
+def test_ddp_on_two_cpu_processes_doubles_the_lrs_of_one(tmp_path, monkeypatch, capsys):
+    # The DDP run is the console script (2 processes); the 1-process run is the same CLI
+    # entry point in this process (no second interpreter start-up).
+    one, two = tmp_path / "d1", tmp_path / "d2"
+    one.mkdir()
+    two.mkdir()
+    monkeypatch.chdir(one)
+    monkeypatch.setenv("LIT_OPTIM_RANK_DUMP", str(one))
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        main(_scaled_fit(1))
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    assert "effective batch 128 = 64 x 2 accumulated x 1 process" in capsys.readouterr().out
+    proc = run_cli(
+        *_scaled_fit(2),
+        cwd=two,
+        timeout=600,
+        env={"LIT_OPTIM_RANK_DUMP": str(two), "PYTHONPATH": PYTHONPATH},
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "effective batch 256 = 64 x 2 accumulated x 2 process" in proc.stdout
+    lrs = {d: json.loads((root / "rank0.json").read_text()) for d, root in ((1, one), (2, two))}
+    assert json.loads((two / "rank1.json").read_text()) == lrs[2]
     assert len(lrs[1]) == len(lrs[2]) == 4
-    for one, two in zip(lrs[1], lrs[2], strict=True):
-        assert two == pytest.approx([2 * v for v in one], rel=1e-12)
+    for one_lrs, two_lrs in zip(lrs[1], lrs[2], strict=True):
+        assert two_lrs == pytest.approx([2 * v for v in one_lrs], rel=1e-12)
     assert lrs[1][0][0] == pytest.approx(0.02 * 0.5, rel=1e-12)  # default 0.02 x 128 / 256
