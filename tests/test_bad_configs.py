@@ -143,6 +143,7 @@ def test_bad_config_as_a_real_process_prints_one_line_without_usage(
     if not case.late:  # refused before Lightning's banner, seed line or tips
         assert proc.stderr.splitlines()[0] == line, proc.stderr[-3000:]
     assert "usage:" not in proc.stderr and "[--" not in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert proc.stdout == "" or "error" not in proc.stdout
     if not case.late:
         assert snapshot(existing_run) == before

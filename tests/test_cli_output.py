@@ -68,15 +68,21 @@ EVERY_CONFIG = [
 ]
 
 
+#: Two epochs of 10 batches (at least log_every_n_steps = 5: no warning about it).
+TWO_SHORT_EPOCHS = ["--trainer.max_epochs", "2", "--trainer.limit_train_batches", "10"]
+#: The first steps only: what these tests read is printed when fit starts or ends.
+FEW_STEPS = ["--trainer.limit_train_batches", "5", "--trainer.limit_val_batches", "1"]
+
+
 @pytest.fixture(scope="module")
 def shipped_run(tmp_path_factory):
     """``shipped_run(config) -> (proc, tmp)``: one ``fit`` per shipped config, shared.
 
-    The run of a config in :data:`EVERY_CONFIG` is 2 epochs, of the others 1; the tests
-    that read it (no warning, where the logs went; the config's own optimizer logged; the
-    embedded default) see the same real ``lit-optim`` process, which costs an import of
-    torch and Lightning. :data:`EMBEDDED` runs as plain ``lit-optim fit`` (no
-    ``--config``): the CLI reads that very file (``DEFAULT_CONFIG``).
+    The run of a config in :data:`EVERY_CONFIG` is 2 epochs of 10 batches, of the others
+    one whole epoch; the tests that read it (no warning, where the logs went; the config's
+    own optimizer logged; the embedded default) see the same real ``lit-optim`` process,
+    which costs an import of torch and Lightning. :data:`EMBEDDED` runs as plain
+    ``lit-optim fit`` (no ``--config``): the CLI reads that very file (``DEFAULT_CONFIG``).
     """
     runs: dict[Path, tuple[subprocess.CompletedProcess[str], Path]] = {}
     two_epochs = {name for name, _ in EVERY_CONFIG}
@@ -87,7 +93,7 @@ def shipped_run(tmp_path_factory):
             if config == EMBEDDED:  # plain `lit-optim fit`: this very file, embedded
                 runs[config] = (fit(None, tmp), tmp)
             else:
-                extra = ["--trainer.max_epochs", "2"] if config.stem in two_epochs else []
+                extra = TWO_SHORT_EPOCHS if config.stem in two_epochs else []
                 runs[config] = (fit(config, tmp, *extra), tmp)
         return runs[config]
 
@@ -199,7 +205,7 @@ def test_our_warnings_print_as_one_line_without_file_and_line(tmp_path: Path) ->
     layer.write_text(
         "trainer:\n  callbacks: [{class_path: lit_optim.LRLogger, init_args: {momentum: true}}]\n"
     )
-    proc = fit(CONFIGS / "digits_lbfgs.yaml", tmp_path, "--config", str(layer))
+    proc = fit(CONFIGS / "digits_lbfgs.yaml", tmp_path, "--config", str(layer), *FEW_STEPS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # LRLogger is a LearningRateMonitor: the monitor's own warning, printed as our one line.
     assert warnings_in(proc) == [
@@ -211,7 +217,7 @@ def test_our_warnings_print_as_one_line_without_file_and_line(tmp_path: Path) ->
 def test_a_run_without_lr_logger_says_the_lr_is_not_logged(tmp_path: Path) -> None:
     layer = tmp_path / "no_callbacks.yaml"
     layer.write_text("trainer:\n  callbacks: []\n")
-    proc = fit(CONFIGS / "digits_poly.yaml", tmp_path, "--config", str(layer))
+    proc = fit(CONFIGS / "digits_poly.yaml", tmp_path, "--config", str(layer), *FEW_STEPS)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (line,) = locations(proc)
     (version,) = (tmp_path / "runs").glob("*/version_*")
