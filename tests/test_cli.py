@@ -22,11 +22,31 @@ def only_version(root: Path) -> Path:
     return version
 
 
-def test_digits_poly_reaches_95_percent(tmp_path):
-    # How long it takes is measured in benchmarks/bench_fit_time.py, not asserted here.
-    proc = run_cli("fit", "--config", str(CONFIGS / "digits_poly.yaml"), cwd=tmp_path)
+#: The README's second command (the whole demo, 6 epochs): one run the tests below share.
+DEMO = ["fit", "--config", str(CONFIGS / "digits_poly.yaml")]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """A directory where ``lit-optim`` :data:`DEMO` ran (its ``runs/``), trained once.
+
+    The 95 % test reads it; the checkpoint tests copy it (:func:`demo_copy`) and go on
+    from their own copy.
+    """
+    root = tmp_path_factory.mktemp("demo")
+    proc = run_cli(*DEMO, cwd=root)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rows = read_metrics(only_version(tmp_path / "runs" / "digits_poly"))
+    return root
+
+
+def demo_copy(demo: Path, tmp_path: Path) -> None:
+    """The shared demo run's ``runs/`` copied into ``tmp_path`` (run there as cwd)."""
+    shutil.copytree(demo / "runs", tmp_path / "runs")
+
+
+def test_digits_poly_reaches_95_percent(demo_run):
+    # How long it takes is measured in benchmarks/bench_fit_time.py, not asserted here.
+    rows = read_metrics(only_version(demo_run / "runs" / "digits_poly"))
     val_acc = series(rows, "val_acc")
     assert max(val_acc.values()) >= 0.95, val_acc
     # group table printed once at the start of fit, lr of both groups logged every step
@@ -59,49 +79,29 @@ def test_switching_optimizer_does_not_leak_init_args(tmp_path):
     assert "betas" not in init_args
 
 
-#: The 2-epoch fit the checkpoint tests start from (resume, weights_from, validate...).
-FIT_2 = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), "--trainer.max_epochs", "2"]
-
-
-@pytest.fixture(scope="module")
-def fitted_2_epochs(tmp_path_factory) -> Path:
-    """A directory where ``lit-optim`` :data:`FIT_2` ran (its ``runs/``), trained once.
-
-    Each test copies it (:func:`fitted_copy`) and goes on from its own copy.
-    """
-    root = tmp_path_factory.mktemp("fit2")
-    first = run_cli(*FIT_2, cwd=root)
-    assert first.returncode == 0, first.stderr[-3000:]
-    return root
-
-
-def fitted_copy(fitted: Path, tmp_path: Path) -> None:
-    """The shared 2-epoch run's ``runs/`` copied into ``tmp_path`` (run there as cwd)."""
-    shutil.copytree(fitted / "runs", tmp_path / "runs")
-
-
-def test_fit_then_resume_from_last_checkpoint(tmp_path, fitted_2_epochs):
-    args = FIT_2
-    fitted_copy(fitted_2_epochs, tmp_path)
+def test_fit_then_resume_from_last_checkpoint(tmp_path, demo_run):
+    demo_copy(demo_run, tmp_path)
     # the epoch-end checkpoint (the newest), next to the newest 10-step one
     (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")
     (step_ckpt,) = (tmp_path / "runs").rglob("latest-step=*.ckpt")
-    per_epoch, _ = config_steps(CONFIGS / "digits_poly.yaml")
-    assert step_ckpt.name == f"latest-step={2 * per_epoch // 10 * 10}.ckpt"
-    again = run_cli(*args[:3], "--trainer.max_epochs", "2", "--ckpt_path", "last", cwd=tmp_path)
+    per_epoch, epochs = config_steps(CONFIGS / "digits_poly.yaml")
+    assert step_ckpt.name == f"latest-step={epochs * per_epoch // 10 * 10}.ckpt"
+    again = run_cli(*DEMO, "--ckpt_path", "last", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"ckpt_path 'last' resumes from {ckpt.relative_to(tmp_path)}" in again.stderr
     assert "no last checkpoint available" not in again.stderr
-    longer = run_cli(*args[:3], "--trainer.max_epochs", "3", "--ckpt_path", str(ckpt), cwd=tmp_path)
+    more = str(epochs + 1)
+    longer = run_cli(*DEMO, "--trainer.max_epochs", more, "--ckpt_path", str(ckpt), cwd=tmp_path)
     assert longer.returncode == 2
-    assert f"run length {2 * per_epoch} but this run has {3 * per_epoch}" in longer.stderr
+    run, asked = epochs * per_epoch, (epochs + 1) * per_epoch
+    assert f"run length {run} but this run has {asked}" in longer.stderr
     assert "--weights_from CKPT instead of --ckpt_path CKPT" in longer.stderr
     assert "Traceback" not in longer.stderr
 
 
-def test_weights_from_starts_a_new_run_from_the_checkpoint_weights(tmp_path, fitted_2_epochs):
-    # the shared 2-epoch run, then a new run of another length (8 steps) from its weights
-    fitted_copy(fitted_2_epochs, tmp_path)
+def test_weights_from_starts_a_new_run_from_the_checkpoint_weights(tmp_path, demo_run):
+    # the shared demo run, then a new run of another length (8 steps) from its weights
+    demo_copy(demo_run, tmp_path)
     (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")
     short = ["--trainer.limit_train_batches", "4", "--trainer.limit_val_batches", "1"]
     args = ["fit", "--config", str(CONFIGS / "digits_poly.yaml"), *short]
@@ -133,9 +133,9 @@ def test_weights_from_starts_a_new_run_from_the_checkpoint_weights(tmp_path, fit
     assert "Traceback" not in longer.stderr
 
 
-def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path, fitted_2_epochs):
+def test_validate_test_and_predict_run_from_a_fit_checkpoint(tmp_path, demo_run):
     config = str(CONFIGS / "digits_poly.yaml")
-    fitted_copy(fitted_2_epochs, tmp_path)  # lit-optim fit --config ... --trainer.max_epochs 2
+    demo_copy(demo_run, tmp_path)  # lit-optim fit --config configs/digits_poly.yaml
     (ckpt,) = (tmp_path / "runs").rglob("epoch=*.ckpt")  # the epoch-end one (not latest-step)
     for command in ("validate", "test", "predict"):
         proc = run_cli(command, "--config", config, "--ckpt_path", str(ckpt), cwd=tmp_path)
