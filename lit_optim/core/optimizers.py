@@ -100,29 +100,15 @@ def optimizer_and_groups(
     What to freeze is in ``ParamGroups.freeze``; ``frozen_start`` as in
     :func:`~lit_optim.core.groups.build_param_groups`.
     """
-    cls, init_args = resolve_optimizer(config.optimizer)
-    defaults = optimizer_defaults(cls, init_args)
-    # {rule index: (class, init args)} of rules with an optimizer of their own.
-    own = {
-        i: resolve_optimizer(rule.optimizer, key=f"optim.groups[{i}].optimizer")
-        for i, rule in enumerate(config.groups)
-        if rule.optimizer is not None
-    }
-    own_defaults = {
-        i: (optimizer_defaults(c, a, key=f"optim.groups[{i}].optimizer"), c.__name__)
-        for i, (c, a) in own.items()
-    }
-    check_rules_options(
-        config,
-        (cls, init_args, defaults),
-        {i: (c, a, own_defaults[i][0]) for i, (c, a) in own.items()},
-    )
+    top, own = resolve_specs(config)
+    cls, init_args, defaults = top
+    check_rules_options(config, top, own)
     groups = build_param_groups(
         model,
         config,
         defaults,
         optimizer_name=cls.__name__,
-        rule_optimizers=own_defaults,
+        rule_optimizers={i: (d, c.__name__) for i, (c, _, d) in own.items()},
         only=only,
         frozen_start=frozen_start,
     )
@@ -130,13 +116,38 @@ def optimizer_and_groups(
     if not own:
         optimizer = _construct(cls, init_args, groups.groups, config, KEY, groups, [], step)
     else:
-        optimizer = _composite(cls, init_args, own, groups, config, step)
+        optimizer = _composite(top, own, groups, config, step)
     register_groups(optimizer, groups)
     return optimizer, groups
 
 
 #: ``(class, init args, effective defaults)`` of one optimizer spec.
 ResolvedSpec = tuple[type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]
+
+
+def resolve_specs(config: OptimConfig) -> tuple[ResolvedSpec, dict[int, ResolvedSpec]]:
+    """``optim.optimizer`` and the rules' own optimizers: class, init args, defaults.
+
+    The build and the static validator (:mod:`lit_optim.core.validate`) both start here.
+
+    Returns:
+        ``(top, own)``: the top-level spec, and ``{rule index: spec}`` of the rules with
+        an optimizer of their own.
+
+    Raises:
+        ConfigError: As :func:`resolve_optimizer` and
+            :func:`~lit_optim.core.optimizer_args.optimizer_defaults`, at the spec's key.
+
+    """
+    cls, init_args = resolve_optimizer(config.optimizer)
+    top = (cls, init_args, optimizer_defaults(cls, init_args))
+    own = {}
+    for i, rule in enumerate(config.groups):
+        if rule.optimizer is not None:
+            key = f"optim.groups[{i}].optimizer"
+            rule_cls, rule_args = resolve_optimizer(rule.optimizer, key=key)
+            own[i] = (rule_cls, rule_args, optimizer_defaults(rule_cls, rule_args, key=key))
+    return top, own
 
 
 def check_rules_options(
@@ -180,9 +191,8 @@ def needs_closure(cls: type[torch.optim.Optimizer]) -> bool:
 
 
 def _composite(
-    cls: type[torch.optim.Optimizer],
-    init_args: dict[str, Any],
-    own: Mapping[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]],
+    top: ResolvedSpec,
+    own: Mapping[int, ResolvedSpec],
     groups: ParamGroups,
     config: OptimConfig,
     step: _Step,
@@ -190,13 +200,12 @@ def _composite(
     """One inner optimizer per distinct optimizer spec, joined in group order."""
     from lit_optim.core.composite import CompositeOptimizer
 
-    specs: dict[int, tuple[type[torch.optim.Optimizer], dict[str, Any]]] = {-1: (cls, init_args)}
-    specs.update(own)
+    specs = {-1: top, **own}
     # Rules with equal specs share one inner optimizer (fewer, larger multi-tensor steps).
     inner_of: dict[int, int] = {}
     distinct: list[tuple[type[torch.optim.Optimizer], dict[str, Any], list[int]]] = []
     for source in dict.fromkeys(groups.optimizers):
-        spec_cls, spec_args = specs[source]
+        spec_cls, spec_args, _ = specs[source]
         match = next(
             (k for k, (c, a, _) in enumerate(distinct) if c is spec_cls and a == spec_args), None
         )

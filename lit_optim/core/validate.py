@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lit_optim.core.config import OptimConfig
-from lit_optim.core.optimizers import check_rules_options, optimizer_defaults, resolve_optimizer
+from lit_optim.core.optimizers import check_rules_options, resolve_specs
 from lit_optim.core.scheduler import is_torch_scheduler
 from lit_optim.core.schedules import build_schedule
 
@@ -78,13 +78,6 @@ def check_optimizers(config: OptimConfig, *, options: bool = True) -> None:
     """
     if config.optimizers is not None:
         return
-    cls, init_args = resolve_optimizer(config.optimizer)
-    top = (cls, init_args, optimizer_defaults(cls, init_args))
-    own = {}
-    for i, rule in enumerate(config.groups):
-        if rule.optimizer is not None:
-            key = f"optim.groups[{i}].optimizer"
-            rule_cls, rule_args = resolve_optimizer(rule.optimizer, key=key)
-            own[i] = (rule_cls, rule_args, optimizer_defaults(rule_cls, rule_args, key=key))
+    top, own = resolve_specs(config)
     if options:
         check_rules_options(config, top, own)
