@@ -4,20 +4,18 @@ A smoke test only: no timing is asserted (figures of a ``--quick`` run mean noth
 timings belong in ``benchmarks/``). It checks the row format of ``benchmarks/table.py``:
 ``| what | figure | baseline | target | command |``, a baseline named, the command cell
 naming the script that printed it. The scripts run one after another in one subprocess
-(``quick_benchmarks.py``: each as ``__main__`` with its own ``sys.argv``), which imports
-torch and Lightning once instead of once per script.
+(``smoke_runner.py``: each as ``__main__`` with its own ``sys.argv``), which imports torch
+and Lightning once instead of once per script.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from smoke_runner import run_all
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -40,27 +38,21 @@ def test_every_benchmark_script_is_in_the_table_commands() -> None:
 
 
 @pytest.fixture(scope="module")
-def quick_runs() -> dict[str, dict[str, object]]:
-    """``{script: {"code", "stdout", "error"}}`` of every ``--quick`` run, in one process."""
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "quick_benchmarks.py")]
-        + [command[0] for command in TABLE.COMMANDS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+def quick_runs(tmp_path_factory) -> dict[str, dict]:
+    """``{script: {"returncode", "stdout", "stderr", "traceback"}}`` of every ``--quick`` run."""
+    jobs = [
+        {"label": script, "argv": [*args, "--quick"], "cwd": str(ROOT), "script": script}
+        for script, *args in TABLE.COMMANDS
+    ]
+    return run_all(jobs, tmp_path_factory.mktemp("quick"), timeout=1200)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", TABLE.COMMANDS, ids=lambda c: Path(c[0]).stem)
 def test_benchmark_quick_run_prints_table_rows(command: list[str], quick_runs) -> None:
-    assert len(command) == 1, "quick_benchmarks.py runs a script with --quick only"
     run = quick_runs[command[0]]
-    assert run["code"] == 0, run["error"]
-    stdout = str(run["stdout"])
+    assert run["returncode"] == 0, (run["traceback"], run["stderr"][-3000:])
+    stdout = run["stdout"]
     rows = [line for line in stdout.splitlines() if line.startswith("|")]
     assert rows, stdout
     script = Path(command[0]).name

@@ -7,14 +7,12 @@ run's schedule, and a smoke test never refuses a config that the full run accept
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import CONFIGS, ROOT, read_metrics, run_cli, series
+from smoke_runner import run_all
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +42,8 @@ def test_the_smoke_list_holds_every_shipped_config():
 def fast_dev_runs(tmp_path_factory) -> dict[str, dict]:
     """``{label: {"returncode", "output", "traceback", "written"}}`` of every shipped config.
 
+    ``output``: what the run printed, stdout then stderr.
+
     One subprocess (``smoke_runner.py``) runs them all, each through ``lit-optim``'s own
     entry (or its own script) in an empty directory of its own: the import of torch and
     Lightning is paid once, not 15 times. ``tests/test_cli_output.py``, ``test_cli.py``
@@ -58,23 +58,17 @@ def fast_dev_runs(tmp_path_factory) -> dict[str, dict]:
         argv = ["fit", *args, "--trainer.fast_dev_run", "true"]
         jobs.append({"label": label, "argv": argv, "cwd": str(cwd),
                      "script": None if script is None else str(script)})  # fmt: skip
-    (root / "jobs.json").write_text(json.dumps(jobs))
     # examples.* is importable from the repo root, as the examples' own commands run
     env = {
         **os.environ,
         "PYTHONWARNINGS": "ignore",
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
     }
-    runner = Path(__file__).with_name("smoke_runner.py")
-    results_file = root / "results.json"
-    proc = subprocess.run(
-        [sys.executable, str(runner), str(root / "jobs.json"), str(results_file)],
-        cwd=root, capture_output=True, text=True, env=env, timeout=900,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    results = json.loads(results_file.read_text())
+    results = run_all(jobs, root, env)
     for job in jobs:
-        results[job["label"]]["written"] = [p.name for p in Path(job["cwd"]).rglob("*")]
+        result = results[job["label"]]
+        result["output"] = result.pop("stdout") + result.pop("stderr")
+        result["written"] = [p.name for p in Path(job["cwd"]).rglob("*")]
     return results
 
 
