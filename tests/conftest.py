@@ -122,6 +122,28 @@ def run_cli(*args: str, cwd: Path, timeout: float = 300, env: dict | None = None
     )
 
 
+def run_main(cwd: Path, *args: str) -> None:
+    """``lit-optim <args>`` in this process, in ``cwd``: the console script's entry point.
+
+    No interpreter start-up; what a run changes globally is put back afterwards, also when
+    it exits or raises: the working directory, ``sys.argv``, the environment (Lightning's
+    ``seed_everything`` sets ``PL_GLOBAL_SEED``) and torch's deterministic-algorithms flag.
+    """
+    from lit_optim.tools.main import main
+
+    saved = os.getcwd(), sys.argv, dict(os.environ), torch.are_deterministic_algorithms_enabled()
+    os.chdir(cwd)
+    sys.argv = ["lit-optim"]
+    try:
+        main(list(args))
+    finally:
+        os.chdir(saved[0])
+        sys.argv = saved[1]
+        os.environ.clear()
+        os.environ.update(saved[2])
+        torch.use_deterministic_algorithms(saved[3])
+
+
 @pytest.fixture
 def tiny_loader() -> DataLoader:
     return loader()

@@ -16,7 +16,7 @@ end-of-epoch resume, because Lightning restarts a non-resumable loader from its 
 batch on a mid-epoch resume (the lrs are still exact; the batches are not).
 
 Reference and resumed runs of single-device cases run in-process through
-``lit_optim.tools.main.main`` (same code path as the console script, no interpreter start-up);
+``conftest.run_main`` (the console script's entry point, no interpreter start-up);
 the killed runs are separate processes forked from a server that has imported lit_optim
 once (``forked_cli``: its own pid, session and output, a real SIGKILL), started together so
 they overlap. The DDP case starts the console script itself: Lightning launches its second
@@ -38,11 +38,9 @@ from typing import Any
 import pytest
 import torch
 import yaml
-from conftest import CONFIGS, ROOT, read_metrics, record_count
+from conftest import CONFIGS, ROOT, read_metrics, record_count, run_main
 from forked_cli import Forked, start_forked
 from kill_resume_harness import KILL_ENV
-
-from lit_optim.tools.main import main
 
 pytestmark = pytest.mark.slow
 
@@ -253,18 +251,6 @@ def finish(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[int, str]
     return proc.returncode, err
 
 
-def run_in_process(args: list[str]) -> None:
-    """``lit-optim <args>`` in this process; restores what Lightning changes globally."""
-    env = dict(os.environ)
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        main(args)
-    finally:
-        os.environ.clear()
-        os.environ.update(env)
-        torch.use_deterministic_algorithms(deterministic)
-
-
 def lr_log(log_dir: Path) -> dict[str, dict[int, str]]:
     """``{lr key: {step: value as written}}``: compared as text, i.e. bit for bit."""
     rows = read_metrics(log_dir)
@@ -349,9 +335,8 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
 ) -> None:
     root: Path = killed_runs["root"]
     config, kill_at, proc = killed_runs["started"][case.name]
-    monkeypatch.chdir(root)
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
-    run_in_process(fit_args(config, "ref"))
+    run_main(root, *fit_args(config, "ref"))
     code, output = proc.finish()
     assert code == -signal.SIGKILL, f"killed run exited {code}:\n{output[-3000:]}"
     ckpt_dir = root / "runs" / case.name / "killed" / "checkpoints"
@@ -359,7 +344,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(
     assert (ckpt_dir / "last.ckpt").exists(), sorted(ckpt_dir.iterdir())
     assert torch.load(ckpt_dir / "last.ckpt", weights_only=False)["global_step"] == resume_step
     assert resume_step % case.steps_per_epoch, "the resume point must be mid-epoch"
-    run_in_process(fit_args(config, "resumed", ckpt_dir / "last.ckpt"))
+    run_main(root, *fit_args(config, "resumed", ckpt_dir / "last.ckpt"))
     check_resume(case, root / "runs", kill_at)
 
 

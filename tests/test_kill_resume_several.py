@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import ROOT, record_count
-from test_kill_resume import assert_same, lr_log, run_in_process, start_killed
+from conftest import ROOT, record_count, run_main
+from test_kill_resume import assert_same, lr_log, start_killed
 
 pytestmark = pytest.mark.slow
 
@@ -64,17 +64,16 @@ def test_two_optimizer_gan_sigkill_mid_epoch_then_resume(tmp_path, monkeypatch) 
     batch = random.Random("gan").choice([b for b in range(2, BATCHES * EPOCHS) if b % BATCHES])
     kill_at = 2 * batch  # global_step at the start of that batch
     config = write_gan_config(tmp_path)
-    monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT / "tests"))
     monkeypatch.syspath_prepend(str(ROOT))
     proc = start_killed(args(config, "killed"), tmp_path, kill_at, tmp_path / "killed.log")
-    run_in_process(args(config, "ref"))
+    run_main(tmp_path, *args(config, "ref"))
     code, output = proc.finish()
     assert code == -signal.SIGKILL, output[-3000:]
     runs = tmp_path / "runs" / "gan"
     last = runs / "killed" / "checkpoints" / "last.ckpt"
     assert torch.load(last, weights_only=False)["global_step"] == kill_at
-    run_in_process(args(config, "resumed", last))
+    run_main(tmp_path, *args(config, "resumed", last))
     ref, resumed = lr_log(runs / "ref"), lr_log(runs / "resumed")
     assert set(ref) == set(resumed)
     assert {"lr-generator/default", "lr-discriminator/default"} <= set(ref)

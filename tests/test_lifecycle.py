@@ -21,7 +21,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TinyNet, loader, read_metrics
+from conftest import ROOT, TinyNet, loader, read_metrics, run_main
 from lifecycle_models import MixinNet, Regression
 from lightning.pytorch.callbacks import BackboneFinetuning, BaseFinetuning, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -476,14 +476,7 @@ def test_cli_trained_mixin_model_reloads_in_a_fresh_process_and_resumes_exactly(
         }
     )
     config = write(tmp_path / "mixin.yaml", cfg)
-    saved_env, deterministic = dict(os.environ), torch.are_deterministic_algorithms_enabled()
-    try:  # what Lightning sets globally (PL_GLOBAL_SEED, ...) does not outlive the test
-        with contextlib.chdir(tmp_path):
-            main(["fit", "--config", str(config)])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-        torch.use_deterministic_algorithms(deterministic)
+    run_main(tmp_path, "fit", "--config", str(config))
     run = tmp_path / "runs" / "run" / "version_0"
     ckpt = next((run / "checkpoints").glob("epoch=0-*.ckpt"))
     script = tmp_path / "reload.py"

@@ -11,7 +11,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import pytest
 import torch
-from conftest import CONFIGS, TinyNet, loader, run_cli
+from conftest import CONFIGS, TinyNet, loader, run_cli, run_main
 from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.data import BatchSampler, DataLoader, SequentialSampler
@@ -145,14 +145,9 @@ def test_ddp_on_two_cpu_processes_doubles_the_lrs_of_one(tmp_path, monkeypatch, 
     one, two = tmp_path / "d1", tmp_path / "d2"
     one.mkdir()
     two.mkdir()
-    monkeypatch.chdir(one)
     monkeypatch.setenv("LIT_OPTIM_RANK_DUMP", str(one))
     monkeypatch.syspath_prepend(str(Path(__file__).parent))
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    try:
-        main(_scaled_fit(1))
-    finally:
-        torch.use_deterministic_algorithms(deterministic)
+    run_main(one, *_scaled_fit(1))
     assert "effective batch 128 = 64 x 2 accumulated x 1 process" in capsys.readouterr().out
     proc = run_cli(
         *_scaled_fit(2),

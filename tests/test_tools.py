@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONFIGS, config_steps, read_metrics, run_cli, series
+from conftest import CONFIGS, config_steps, read_metrics, run_cli, run_main, series
 
 from lit_optim import OptimConfig
 from lit_optim.core.plan import RunPlan, TrainLoop
-from lit_optim.tools.main import main
 from lit_optim.tools.plot import read_data
 
 COMPARE = CONFIGS / "compare"
@@ -28,13 +27,6 @@ def png_size(path: Path) -> tuple[int, int]:
     assert head[:8] == b"\x89PNG\r\n\x1a\n", head[:8]
     assert head[12:16] == b"IHDR"
     return struct.unpack(">II", head[16:24])
-
-
-def in_process(monkeypatch, tmp_path, *args: str) -> None:
-    """Run ``lit-optim <args>`` in this process, in ``tmp_path``."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["lit-optim"])
-    main(list(args))
 
 
 # --------------------------------------------------------------------------- plot
@@ -105,12 +97,12 @@ def test_scheduler_steps_follow_lightnings_loop(
         ),
     ],
 )
-def test_plotted_lrs_equal_the_lrs_of_a_real_fit(monkeypatch, tmp_path, name, extra, keys):
+def test_plotted_lrs_equal_the_lrs_of_a_real_fit(tmp_path, name, extra, keys):
     config = str(CONFIGS / f"{name}.yaml")
-    in_process(monkeypatch, tmp_path, "plot", "--config", config, *extra, "--ascii",
+    run_main(tmp_path, "plot", "--config", config, *extra, "--ascii",
                "--data", "lr.csv")  # fmt: skip
     plotted = read_data(tmp_path / "lr.csv")
-    in_process(monkeypatch, tmp_path, "fit", "--config", config, *extra,
+    run_main(tmp_path, "fit", "--config", config, *extra,
                "--trainer.limit_val_batches", "1")  # fmt: skip
     (log_dir,) = (tmp_path / "runs" / name).iterdir()
     rows = read_metrics(log_dir)
@@ -135,10 +127,10 @@ def test_plotted_lrs_equal_the_lrs_of_a_real_fit(monkeypatch, tmp_path, name, ex
         assert [logged[t] for t in range(len(values))] == pytest.approx(values, rel=1e-12), column
 
 
-def test_plot_writes_png_and_data_from_schedulelr(monkeypatch, tmp_path, capsys):
+def test_plot_writes_png_and_data_from_schedulelr(tmp_path, capsys):
     # in this process: what is drawn is tested (plot in a process of its own: the ascii
     # fallback below)
-    in_process(monkeypatch, tmp_path, "plot", "-o", "lr.png", "--momentum", "--weight-decay",
+    run_main(tmp_path, "plot", "-o", "lr.png", "--momentum", "--weight-decay",
                "--log")  # fmt: skip
     per_epoch, epochs = config_steps(CONFIGS / "digits_poly.yaml")
     total = per_epoch * epochs
@@ -182,9 +174,9 @@ def test_plot_falls_back_to_ascii_without_matplotlib(tmp_path):
     assert len(read_data(tmp_path / "lr.csv")["lr-SGD/head"]) == 2 * per_epoch
 
 
-def test_plot_of_reduce_on_plateau_says_why_it_is_flat(monkeypatch, tmp_path, capsys):
+def test_plot_of_reduce_on_plateau_says_why_it_is_flat(tmp_path, capsys):
     config = str(CONFIGS / "digits_plateau.yaml")
-    in_process(monkeypatch, tmp_path, "plot", "--config", config, "--ascii", "--data", "d.json")
+    run_main(tmp_path, "plot", "--config", config, "--ascii", "--data", "d.json")
     out = capsys.readouterr()
     assert "ReduceLROnPlateau lowers the lr when the monitored metric" in out.err
     data = json.loads((tmp_path / "d.json").read_text())
@@ -192,9 +184,9 @@ def test_plot_of_reduce_on_plateau_says_why_it_is_flat(monkeypatch, tmp_path, ca
     assert len(data["steps"]) == math.prod(config_steps(CONFIGS / "digits_plateau.yaml"))
 
 
-def test_plot_of_unknown_run_length_is_a_config_error(monkeypatch, tmp_path, capsys):
+def test_plot_of_unknown_run_length_is_a_config_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        in_process(monkeypatch, tmp_path, "plot", "--ascii", "--trainer.max_epochs", "-1",
+        run_main(tmp_path, "plot", "--ascii", "--trainer.max_epochs", "-1",
                    "--optim.schedule", "Constant", "--optim.warmup", "null")  # fmt: skip
     assert exc.value.code == 2
     assert capsys.readouterr().err.startswith("error: trainer.max_steps: the run length is unknown")
@@ -227,20 +219,20 @@ def test_groups_table_is_plain_text_when_piped(tmp_path):
     assert row == ["head.bias", "head/no_decay", "10", "10", "no", "groups[1]", "(head)"]
 
 
-def test_fit_prints_the_group_table_once_unless_summary_is_off(monkeypatch, tmp_path, capsys):
+def test_fit_prints_the_group_table_once_unless_summary_is_off(tmp_path, capsys):
     args = ["fit", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3",
             "--trainer.limit_val_batches", "1", "--optim.warmup", "null"]  # fmt: skip
-    in_process(monkeypatch, tmp_path, *args)
+    run_main(tmp_path, *args)
     out = capsys.readouterr().out
     assert out.count("SGD (fused) param groups") == 1
     assert "head/no_decay" in out
-    in_process(monkeypatch, tmp_path, *args, "--optim.summary", "false")
+    run_main(tmp_path, *args, "--optim.summary", "false")
     assert "param groups" not in capsys.readouterr().out
 
 
-def test_tool_config_errors_print_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
+def test_tool_config_errors_print_one_line_and_exit_2(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
-        in_process(monkeypatch, tmp_path, "groups", "--optim.groups", '[{"params": ["haed.*"]}]')
+        run_main(tmp_path, "groups", "--optim.groups", '[{"params": ["haed.*"]}]')
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: optim.groups[0].params: 'haed.*' matched no parameter")
@@ -249,10 +241,9 @@ def test_tool_config_errors_print_one_line_and_exit_2(monkeypatch, tmp_path, cap
 # --------------------------------------------------------------------------- compare
 
 
-def test_compare_trains_every_optim_file_from_the_same_start(monkeypatch, tmp_path, capsys):
+def test_compare_trains_every_optim_file_from_the_same_start(tmp_path, capsys):
     # in this process: what compare trains and writes is tested (not process behaviour)
-    in_process(
-        monkeypatch,
+    run_main(
         tmp_path,
         "compare",
         "--optim",
@@ -293,11 +284,11 @@ def test_compare_trains_every_optim_file_from_the_same_start(monkeypatch, tmp_pa
     assert not list(tmp_path.glob("*.yaml")) and not (tmp_path / "runs").exists()
 
 
-def test_compare_refuses_a_file_without_an_optim_section(monkeypatch, tmp_path, capsys):
+def test_compare_refuses_a_file_without_an_optim_section(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("optimizer: {class_path: torch.optim.SGD}\n")
     with pytest.raises(SystemExit) as exc:
-        in_process(monkeypatch, tmp_path, "compare", "--optim", str(bad))
+        run_main(tmp_path, "compare", "--optim", str(bad))
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --optim {bad}: expected a top-level `optim:` mapping")

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, read_metrics, run_cli, series
+from conftest import ROOT, read_metrics, run_cli, run_main, series
 from test_tools import png_size
 
-from lit_optim.tools.main import main
 from lit_optim.tools.plot import read_data
 
 GAN = str(ROOT / "examples" / "gan.yaml")
@@ -29,12 +27,6 @@ def generator_lr(t: int) -> float:
 def discriminator_lr(t: int) -> float:
     """gan.yaml's discriminator: Linear down to 0.5x over the run."""
     return 1e-3 * (1 - 0.5 * t / STEPS)
-
-
-def in_process(monkeypatch, tmp_path, *args: str) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(sys, "argv", ["lit-optim"])
-    main(list(args))
 
 
 @pytest.mark.slow
@@ -65,7 +57,7 @@ def test_groups_prints_one_table_per_optimizer_in_self_optimizers_order(tmp_path
 def test_plotted_lrs_of_each_optimizer_equal_what_fit_logs(monkeypatch, tmp_path, capsys):
     # plot in this process (what it draws is tested); fit below as a real lit-optim process
     monkeypatch.syspath_prepend(str(ROOT))  # examples.gan, as ENV gives the subprocess
-    in_process(monkeypatch, tmp_path, "plot", "--config", GAN, "-o", "lr.png")
+    run_main(tmp_path, "plot", "--config", GAN, "-o", "lr.png")
     assert f"wrote lr.png ({STEPS} steps, 2 optimizers, 2 groups)" in capsys.readouterr().out
     assert png_size(tmp_path / "lr.png") == (1100, 968)  # one 4.4-inch row per optimizer
     plotted = read_data(tmp_path / "lr.csv")
@@ -96,8 +88,8 @@ def test_plotted_lrs_of_each_optimizer_equal_what_fit_logs(monkeypatch, tmp_path
         assert [logged[t] for t in range(STEPS)] == pytest.approx(values, rel=1e-12), key
 
 
-def test_ascii_plot_draws_one_chart_per_optimizer(monkeypatch, tmp_path, capsys):
-    in_process(monkeypatch, tmp_path, "plot", "--config", GAN, "--ascii")
+def test_ascii_plot_draws_one_chart_per_optimizer(tmp_path, capsys):
+    run_main(tmp_path, "plot", "--config", GAN, "--ascii")
     out = capsys.readouterr().out
     g, d = out.index("optimizer 'generator'\n"), out.index("optimizer 'discriminator'\n")
     assert g < d
@@ -116,16 +108,14 @@ def test_ascii_plot_draws_one_chart_per_optimizer(monkeypatch, tmp_path, capsys)
         ("lr-find", "this tool works on one optimizer, the section has 2 (generator, "),
     ],
 )
-def test_tools_of_one_optimizer_refuse_several_with_a_config_error(
-    monkeypatch, tmp_path, capsys, tool, message
-):
+def test_tools_of_one_optimizer_refuse_several_with_a_config_error(tmp_path, capsys, tool, message):
     section = tmp_path / "two_adams.yaml"  # compare's --optim file: an optim: section only
     section.write_text(yaml.safe_dump({"optim": yaml.safe_load(Path(GAN).read_text())["optim"]}))
     extra = ["--optim", str(section)] if tool == "compare" else []
     work = tmp_path / "work"
     work.mkdir()
     with pytest.raises(SystemExit) as exc:
-        in_process(monkeypatch, work, tool, "--config", GAN, *extra)
+        run_main(work, tool, "--config", GAN, *extra)
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith(f"error: optim.optimizers: {message}"), err
